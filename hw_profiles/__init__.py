@@ -1,0 +1,1 @@
+"""Payload computer profiles (TOML) and the loader/profiler that reads them."""

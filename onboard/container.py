@@ -1,0 +1,304 @@
+"""The coded-scene container: a versioned scene header followed by independent chunks.
+
+Binary layout (all integers big-endian, field widths are the named constants below)::
+
+    SceneHeader (fixed part, HEADER_FIXED_SIZE = 72 octets)
+      magic            4  b"SCMP"
+      version          1  BITSTREAM_VERSION
+      flags            1  bit0: per-band ranges present
+      scene_id         4  u32
+      cuc_coarse       4  u32 seconds since the CCSDS epoch 1958-01-01 (UTC scale, no leap seconds)
+      cuc_fine         2  u16 units of 2**-16 s
+      height           4  u32
+      width            4  u32
+      bands            2  u16
+      dtype_code       1  0 uint8, 1 uint16, 2 int16
+      bit_depth        1  significant bits (1..16)
+      tile_h           2  u16
+      tile_w           2  u16
+      cluster_bands    1  0 for an image package, B for a clustered one
+      n_chunks         4  u32
+      package_id      32  sha256 digest of the model package
+      reserved         1  0
+      header_crc       2  CRC-16-CCITT of the octets above (binascii.crc_hqx, init 0xFFFF)
+    per-band ranges (only when flags bit0): bands x (lo i32, hi i32), followed by CRC-16 of that table
+    Chunk records, n_present of them, each:
+      index            4  u32 chunk index (tile-major, cluster-minor)
+      length           4  u32 payload octets
+      crc32            4  zlib.crc32 of the payload
+      payload   length
+
+A chunk index maps to its position: ``tile = index // n_clusters``, ``cluster = index % n_clusters``,
+``tile_row, tile_col = divmod(tile, n_tile_cols)``. The header alone (``SceneHeader.pack()``) is what
+packets repeat so that losing any single frame never loses the scene's metadata.
+
+Example:
+    >>> h = SceneHeader(scene_id=7, height=4, width=4, bands=1, dtype="uint8", bit_depth=8,
+    ...                 tile_h=4, tile_w=4, cluster_bands=0, n_chunks=1, package_id=bytes(32))
+    >>> scene = CodedScene(h, [Chunk(0, b"abc")])
+    >>> CodedScene.from_bytes(scene.to_bytes()) == scene
+    True
+"""
+from __future__ import annotations
+
+import binascii
+import struct
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+from onboard.errors import CorruptStreamError
+
+MAGIC = b"SCMP"
+BITSTREAM_VERSION = 1
+CCSDS_EPOCH = datetime(1958, 1, 1, tzinfo=timezone.utc)
+
+_HEADER_STRUCT = struct.Struct(">4sBBIIHIIHBBHHBI32sB")
+HEADER_BODY_SIZE = _HEADER_STRUCT.size  # 70
+HEADER_CRC_SIZE = 2
+HEADER_FIXED_SIZE = HEADER_BODY_SIZE + HEADER_CRC_SIZE  # 72
+BAND_RANGE_SIZE = 8  # lo i32 + hi i32
+FLAG_BAND_RANGES = 0x01
+_CHUNK_STRUCT = struct.Struct(">III")
+CHUNK_RECORD_HEADER_SIZE = _CHUNK_STRUCT.size  # 12
+PACKAGE_ID_SIZE = 32
+
+DTYPE_CODES = {"uint8": 0, "uint16": 1, "int16": 2}
+DTYPE_NAMES = {v: k for k, v in DTYPE_CODES.items()}
+
+
+def crc16(data: bytes) -> int:
+    """CRC-16-CCITT (poly 0x1021, init 0xFFFF) as CCSDS uses it."""
+    return binascii.crc_hqx(data, 0xFFFF)
+
+
+def datetime_to_cuc(t: datetime) -> tuple[int, int]:
+    """UTC datetime -> (coarse seconds since 1958-01-01, fine in 2**-16 s)."""
+    if t.tzinfo is None:
+        raise ValueError("acquisition time must be timezone-aware (UTC)")
+    delta = t.astimezone(timezone.utc) - CCSDS_EPOCH
+    total_us = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+    coarse, rem_us = divmod(total_us, 1_000_000)
+    fine = (rem_us * 65536) // 1_000_000
+    return int(coarse), int(fine)
+
+
+def cuc_to_datetime(coarse: int, fine: int) -> datetime:
+    """Inverse of :func:`datetime_to_cuc` (to the microsecond)."""
+    return CCSDS_EPOCH + timedelta(seconds=coarse, microseconds=(fine * 1_000_000) // 65536)
+
+
+@dataclass(frozen=True)
+class SceneHeader:
+    """Everything needed to place and decode the chunks of one scene."""
+
+    scene_id: int
+    height: int
+    width: int
+    bands: int
+    dtype: str
+    bit_depth: int
+    tile_h: int
+    tile_w: int
+    cluster_bands: int
+    n_chunks: int
+    package_id: bytes
+    cuc_coarse: int = 0
+    cuc_fine: int = 0
+    band_ranges: tuple[tuple[int, int], ...] | None = None
+    version: int = BITSTREAM_VERSION
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPE_CODES:
+            raise ValueError(f"dtype {self.dtype!r} not one of {sorted(DTYPE_CODES)}")
+        if len(self.package_id) != PACKAGE_ID_SIZE:
+            raise ValueError(f"package_id must be {PACKAGE_ID_SIZE} octets, got {len(self.package_id)}")
+        if self.band_ranges is not None and len(self.band_ranges) != self.bands:
+            raise ValueError(f"band_ranges has {len(self.band_ranges)} entries for {self.bands} bands")
+        if not (1 <= self.bit_depth <= 16):
+            raise ValueError(f"bit_depth {self.bit_depth} outside 1..16")
+        if self.tile_h <= 0 or self.tile_w <= 0 or self.height <= 0 or self.width <= 0 or self.bands <= 0:
+            raise ValueError("height, width, bands and tile sizes must be positive")
+
+    # --- geometry -------------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Original array shape: (H, W) for a 1-band image stored 2-D is not distinguished; (H, W, C)."""
+        return (self.height, self.width, self.bands)
+
+    @property
+    def n_tile_rows(self) -> int:
+        return -(-self.height // self.tile_h)
+
+    @property
+    def n_tile_cols(self) -> int:
+        return -(-self.width // self.tile_w)
+
+    @property
+    def n_clusters(self) -> int:
+        if self.cluster_bands == 0:
+            return 1
+        return -(-self.bands // self.cluster_bands)
+
+    def chunk_position(self, index: int) -> tuple[int, int, int]:
+        """Chunk index -> (tile_row, tile_col, cluster)."""
+        if not 0 <= index < self.n_chunks:
+            raise IndexError(f"chunk index {index} outside 0..{self.n_chunks - 1}")
+        tile, cluster = divmod(index, self.n_clusters)
+        row, col = divmod(tile, self.n_tile_cols)
+        return row, col, cluster
+
+    def chunk_index(self, tile_row: int, tile_col: int, cluster: int = 0) -> int:
+        return (tile_row * self.n_tile_cols + tile_col) * self.n_clusters + cluster
+
+    @property
+    def acquisition_time(self) -> datetime:
+        return cuc_to_datetime(self.cuc_coarse, self.cuc_fine)
+
+    @property
+    def package_id_hex(self) -> str:
+        return self.package_id.hex()
+
+    # --- bytes ----------------------------------------------------------------------------------
+    def pack(self) -> bytes:
+        flags = FLAG_BAND_RANGES if self.band_ranges is not None else 0
+        body = _HEADER_STRUCT.pack(
+            MAGIC, self.version, flags, self.scene_id, self.cuc_coarse, self.cuc_fine,
+            self.height, self.width, self.bands, DTYPE_CODES[self.dtype], self.bit_depth,
+            self.tile_h, self.tile_w, self.cluster_bands, self.n_chunks, self.package_id, 0,
+        )
+        out = body + crc16(body).to_bytes(2, "big")
+        if self.band_ranges is not None:
+            table = b"".join(struct.pack(">ii", lo, hi) for lo, hi in self.band_ranges)
+            out += table + crc16(table).to_bytes(2, "big")
+        return out
+
+    @classmethod
+    def unpack(cls, data: bytes, offset: int = 0) -> tuple["SceneHeader", int]:
+        """Parse a header at ``offset``; return it and the offset just past it."""
+        data = bytes(data)
+        end = offset + HEADER_FIXED_SIZE
+        if len(data) < end:
+            raise CorruptStreamError(f"scene header truncated: need {HEADER_FIXED_SIZE} octets at "
+                                     f"offset {offset}, have {len(data) - offset}")
+        body = data[offset:offset + HEADER_BODY_SIZE]
+        crc_found = int.from_bytes(data[offset + HEADER_BODY_SIZE:end], "big")
+        if crc16(body) != crc_found:
+            raise CorruptStreamError(f"scene header CRC mismatch: computed 0x{crc16(body):04X}, "
+                                     f"stored 0x{crc_found:04X}")
+        (magic, version, flags, scene_id, coarse, fine, h, w, c, dcode, bit_depth, th, tw, cb, n,
+         pkg, _reserved) = _HEADER_STRUCT.unpack(body)
+        if magic != MAGIC:
+            raise CorruptStreamError(f"bad magic {magic!r}, expected {MAGIC!r}")
+        if version != BITSTREAM_VERSION:
+            raise CorruptStreamError(f"bitstream version {version} not supported (this build reads "
+                                     f"{BITSTREAM_VERSION})")
+        if dcode not in DTYPE_NAMES:
+            raise CorruptStreamError(f"unknown dtype code {dcode}")
+        ranges = None
+        if flags & FLAG_BAND_RANGES:
+            tsize = c * BAND_RANGE_SIZE
+            if len(data) < end + tsize + 2:
+                raise CorruptStreamError(f"band range table truncated: need {tsize + 2} octets")
+            table = data[end:end + tsize]
+            if crc16(table) != int.from_bytes(data[end + tsize:end + tsize + 2], "big"):
+                raise CorruptStreamError("band range table CRC mismatch")
+            vals = struct.unpack(f">{2 * c}i", table)
+            ranges = tuple((vals[2 * i], vals[2 * i + 1]) for i in range(c))
+            end += tsize + 2
+        try:
+            header = cls(scene_id=scene_id, height=h, width=w, bands=c, dtype=DTYPE_NAMES[dcode],
+                         bit_depth=bit_depth, tile_h=th, tile_w=tw, cluster_bands=cb, n_chunks=n,
+                         package_id=pkg, cuc_coarse=coarse, cuc_fine=fine, band_ranges=ranges,
+                         version=version)
+        except ValueError as exc:
+            raise CorruptStreamError(f"scene header fields invalid: {exc}") from exc
+        expected = header.n_tile_rows * header.n_tile_cols * header.n_clusters
+        if expected != n:
+            raise CorruptStreamError(f"header says {n} chunks but its geometry gives {expected}")
+        return header, end
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One independently decodable unit: one tile (x one band cluster)."""
+
+    index: int
+    payload: bytes
+
+    def pack(self) -> bytes:
+        return _CHUNK_STRUCT.pack(self.index, len(self.payload), zlib.crc32(self.payload)) + self.payload
+
+    @classmethod
+    def unpack(cls, data: bytes, offset: int = 0) -> tuple["Chunk", int]:
+        """Parse one chunk record at ``offset``; raise CorruptStreamError on a CRC or length problem."""
+        if len(data) < offset + CHUNK_RECORD_HEADER_SIZE:
+            raise CorruptStreamError(f"chunk record truncated at offset {offset}")
+        index, length, crc = _CHUNK_STRUCT.unpack_from(data, offset)
+        start = offset + CHUNK_RECORD_HEADER_SIZE
+        if len(data) < start + length:
+            raise CorruptStreamError(f"chunk {index}: payload of {length} octets truncated to "
+                                     f"{len(data) - start}")
+        payload = bytes(data[start:start + length])
+        if zlib.crc32(payload) != crc:
+            raise CorruptStreamError(f"chunk {index}: CRC32 mismatch (computed 0x{zlib.crc32(payload):08X}, "
+                                     f"stored 0x{crc:08X})")
+        return cls(index, payload), start + length
+
+
+@dataclass(frozen=True)
+class CodedScene:
+    """A scene header and the chunks present (all of them onboard; maybe fewer after a lossy link)."""
+
+    header: SceneHeader
+    chunks: list[Chunk] = field(default_factory=list)
+
+    def to_bytes(self) -> bytes:
+        return self.header.pack() + b"".join(c.pack() for c in self.chunks)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "CodedScene":
+        """Parse a full container. Raises CorruptStreamError naming the first problem found."""
+        data = bytes(data)
+        header, off = SceneHeader.unpack(data)
+        chunks = []
+        while off < len(data):
+            chunk, off = Chunk.unpack(data, off)
+            if chunk.index >= header.n_chunks:
+                raise CorruptStreamError(f"chunk index {chunk.index} >= n_chunks {header.n_chunks}")
+            chunks.append(chunk)
+        return cls(header, chunks)
+
+    @property
+    def chunk_map(self) -> dict[int, Chunk]:
+        return {c.index: c for c in self.chunks}
+
+    @property
+    def missing_chunks(self) -> list[int]:
+        have = {c.index for c in self.chunks}
+        return [i for i in range(self.header.n_chunks) if i not in have]
+
+    @property
+    def scene_id(self) -> int:
+        return self.header.scene_id
+
+    @property
+    def package_id(self) -> str:
+        return self.header.package_id_hex
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.to_bytes())
+
+    def bits_per_sample(self) -> float:
+        """Coded bits per pixel per band over the whole container, headers included."""
+        h = self.header
+        return 8.0 * self.nbytes / (h.height * h.width * h.bands)
+
+
+def band_ranges_of(image: np.ndarray) -> tuple[tuple[int, int], ...]:
+    """Per-band (min, max) of an (H, W, C) integer array as Python ints."""
+    flat = image.reshape(-1, image.shape[-1])
+    return tuple((int(lo), int(hi)) for lo, hi in zip(flat.min(axis=0), flat.max(axis=0)))

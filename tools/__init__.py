@@ -1,0 +1,1 @@
+"""Command-line entry points and scripts (nothing imports tools)."""
