@@ -31,3 +31,7 @@ class MissingDependencyError(SatcompError, ImportError):
 
 class ProviderUnavailableError(SatcompError, RuntimeError):
     """The requested ONNX Runtime execution provider (e.g. CUDA) is not available on this machine."""
+
+
+class SceneHeaderLostError(SatcompError, LookupError):
+    """Every copy of a scene's header was lost on the link: its chunks cannot be placed or decoded."""
