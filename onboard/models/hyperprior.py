@@ -1,0 +1,139 @@
+"""Scale-only hyperprior (Ballé et al. 2018) with per-rate gain vectors (Cui et al. 2021).
+
+Training/export only (torch). Architecture, all widths configurable::
+
+    g_a : conv5x5/2 -> GDN -> conv5x5/2 -> GDN -> conv5x5/2 -> GDN -> conv5x5/2          (bands -> N -> M)
+    y_r = g_a(x) * gain[r]          (per-channel gain of rate point r)
+    h_a : |y| -> conv3x3 -> ReLU -> conv5x5/2 -> ReLU -> conv5x5/2                       (M -> N -> Nz)
+    h_s : integer-friendly sub-pixel synthesis, every layer a 3x3 conv, depth-to-space (CRD) for upsampling:
+          z_hat -> conv(Nz->4N) ReLU D2S -> conv(N->4N) ReLU D2S -> conv(N->M) = sigma_base
+    sigma_r = sigma_base * gain[r]
+    g_s : y_hat / gain[r] -> deconv5x5/2 -> IGDN -> ... -> deconv5x5/2                    (M -> N -> bands)
+
+``h_a`` sees the un-gained ``y``, so ``z`` and the integer ``h_s`` are shared by every rate; only the
+quantisation step of ``y`` (through the gain) and the scale thresholds change per rate.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from onboard.models.layers import GDN, FactorizedPrior, FakeQuantConv, gaussian_likelihood, round_ste
+
+
+@dataclass(frozen=True)
+class HyperpriorConfig:
+    """Widths and rate points of a :class:`ScaleHyperprior`."""
+
+    bands: int = 3
+    n: int = 64
+    m: int = 96
+    nz: int = 48
+    lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.013, 0.025)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["lambdas"] = list(self.lambdas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "HyperpriorConfig":
+        d = dict(d)
+        d["lambdas"] = tuple(d["lambdas"])
+        return cls(**d)
+
+
+def _conv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
+
+
+def _deconv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, k, stride=stride, padding=k // 2, output_padding=stride - 1)
+
+
+class AnalysisTransform(nn.Module):
+    def __init__(self, bands: int, n: int, m: int):
+        super().__init__()
+        self.net = nn.Sequential(_conv(bands, n), GDN(n), _conv(n, n), GDN(n), _conv(n, n), GDN(n), _conv(n, m))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class SynthesisTransform(nn.Module):
+    def __init__(self, bands: int, n: int, m: int):
+        super().__init__()
+        self.net = nn.Sequential(_deconv(m, n), GDN(n, inverse=True), _deconv(n, n), GDN(n, inverse=True),
+                                 _deconv(n, n), GDN(n, inverse=True), _deconv(n, bands))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.net(y)
+
+
+class HyperAnalysis(nn.Module):
+    def __init__(self, n: int, m: int, nz: int):
+        super().__init__()
+        self.net = nn.Sequential(_conv(m, n, 3, 1), nn.ReLU(), _conv(n, n), nn.ReLU(), _conv(n, nz))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.abs(y))
+
+
+class HyperSynthesis(nn.Module):
+    """Integer-friendly h_s: the layers the integer network (onboard.integer_hs) reproduces."""
+
+    def __init__(self, n: int, m: int, nz: int):
+        super().__init__()
+        self.l1 = FakeQuantConv(nz, 4 * n, 3)
+        self.l2 = FakeQuantConv(n, 4 * n, 3)
+        self.l3 = FakeQuantConv(n, m, 3, relu_out=False)
+
+    def set_mode(self, quantize: bool, calibrate: bool) -> None:
+        for layer in (self.l1, self.l2, self.l3):
+            layer.quantize = quantize
+            layer.calibrate = calibrate
+
+    def forward(self, z_hat: torch.Tensor) -> torch.Tensor:
+        z_in = torch.clamp(z_hat, -128, 127)  # the integer network takes int8 input
+        x = F.pixel_shuffle(self.l1(z_in), 2)
+        x = F.pixel_shuffle(self.l2(x), 2)
+        return self.l3(x)
+
+
+class ScaleHyperprior(nn.Module):
+    """Variable-rate scale hyperprior. ``forward(x, rate_index)`` returns the training quantities."""
+
+    def __init__(self, config: HyperpriorConfig = HyperpriorConfig()):
+        super().__init__()
+        c = config
+        self.config = c
+        self.g_a = AnalysisTransform(c.bands, c.n, c.m)
+        self.g_s = SynthesisTransform(c.bands, c.n, c.m)
+        self.h_a = HyperAnalysis(c.n, c.m, c.nz)
+        self.h_s = HyperSynthesis(c.n, c.m, c.nz)
+        self.prior = FactorizedPrior(c.nz)
+        r = len(c.lambdas)
+        # log-gains; initialised so higher lambda -> larger gain (finer quantisation)
+        init = torch.linspace(-0.7, 0.7, r).view(r, 1).expand(r, c.m).clone()
+        self.log_gain = nn.Parameter(init)
+
+    def gain(self, rate_index: int) -> torch.Tensor:
+        return torch.exp(self.log_gain[rate_index]).view(1, -1, 1, 1)
+
+    def forward(self, x: torch.Tensor, rate_index: int) -> dict[str, torch.Tensor]:
+        y = self.g_a(x)
+        z = self.h_a(y)
+        z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
+        z_hat = round_ste(z)
+        z_lik = self.prior.likelihood(z_noisy)
+        sigma_base = self.h_s(z_hat)
+        g = self.gain(rate_index)
+        y_g = y * g
+        y_noisy = y_g + torch.empty_like(y_g).uniform_(-0.5, 0.5)
+        y_lik = gaussian_likelihood(y_noisy, F.relu(sigma_base) * g)
+        y_hat = round_ste(y_g)
+        x_hat = self.g_s(y_hat / g)
+        return {"x_hat": x_hat, "y_lik": y_lik, "z_lik": z_lik, "y": y, "z": z}

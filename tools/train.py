@@ -1,0 +1,141 @@
+"""Training loop for the variable-rate scale hyperprior (CPU by default, CUDA when present).
+
+Loss per batch: R + lambda_r * 255^2 * MSE with one rate point r drawn per batch. The last
+``qat_fraction`` of the steps calibrates then fake-quantizes the hyper-synthesis (quantization-aware
+fine-tuning) so the integer h_s costs almost nothing in rate. Checkpoints resume: ``ckpt.pt`` holds model,
+optimiser and step; ``weights.pt`` is weights-only (what gets committed).
+
+Example:
+    python -m tools.train --data ../shared/data --out runs/rgb --steps 8000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: float = 2e-4,
+          seed: int = 0, bands: int = 3, n: int = 64, m: int = 96, nz: int = 48,
+          lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.013, 0.025), qat_fraction: float = 0.15,
+          threads: int = 2, device: str | None = None, checkpoint_every: int = 250,
+          init_weights: str | None = None, progress: bool = True) -> Path:
+    """Train (or resume) a model into ``out``; return the path of the weights-only file."""
+    import torch
+    from tqdm import tqdm
+
+    from onboard.models.data import CropSampler, collect_files
+    from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = HyperpriorConfig(bands=bands, n=n, m=m, nz=nz, lambdas=tuple(lambdas))
+    model = ScaleHyperprior(config).to(dev)
+    main_params = [p for n_, p in model.named_parameters() if not n_.endswith("quantiles")]
+    opt = torch.optim.Adam(main_params, lr=lr)
+    aux_opt = torch.optim.Adam([model.prior.quantiles], lr=1e-3)
+    step = 0
+    ckpt_path = out_dir / "ckpt.pt"
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        if "aux_opt" in ck:
+            aux_opt.load_state_dict(ck["aux_opt"])
+        step = ck["step"]
+    elif init_weights:
+        ck = torch.load(init_weights, map_location=dev, weights_only=False)
+        model.load_state_dict(ck["model"] if "model" in ck else ck, strict=False)
+    files = collect_files(data, bands=bands)
+    sampler = CropSampler(files, bands=bands, crop=crop)
+    rng = np.random.default_rng(seed + step)  # resume draws a fresh but reproducible stream
+    (out_dir / "train_command.json").write_text(json.dumps({
+        "command": f"satcomp train --data {data} --out {out} --steps {steps} --batch {batch} --crop {crop} "
+                   f"--lr {lr} --seed {seed} --bands {bands} --n {n} --m {m} --nz {nz} "
+                   f"--lambdas {' '.join(str(v) for v in lambdas)}",
+        "files": len(files), "images_used": len(sampler.images), "config": config.to_dict()}, indent=2))
+    qat_start = int(steps * (1 - qat_fraction))
+    log = open(out_dir / "train_log.csv", "a")
+    bar = tqdm(total=steps, initial=step, disable=not progress, dynamic_ncols=True)
+    t0 = time.time()
+    while step < steps:
+        in_qat = step >= qat_start
+        model.h_s.set_mode(quantize=in_qat and step >= qat_start + 200, calibrate=in_qat)
+        lr_now = lr if step < int(0.85 * steps) else lr * 0.1
+        for g in opt.param_groups:
+            g["lr"] = lr_now
+        r = int(rng.integers(len(lambdas)))
+        x = torch.from_numpy(sampler.sample(batch, rng)).to(dev)
+        outp = model(x, r)
+        npix = x.shape[0] * x.shape[2] * x.shape[3]
+        bpp = (-torch.log2(outp["y_lik"]).sum() - torch.log2(outp["z_lik"]).sum()) / npix
+        mse = torch.mean((outp["x_hat"] - x) ** 2)
+        loss = bpp + lambdas[r] * 255 ** 2 * mse
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(main_params, 1.0)
+        opt.step()
+        aux_opt.zero_grad(set_to_none=True)
+        aux = model.prior.aux_loss()
+        aux.backward()
+        aux_opt.step()
+        step += 1
+        psnr = 10 * math.log10(1.0 / max(mse.item(), 1e-10))
+        bar.update(1)
+        bar.set_postfix(r=r, bpp=f"{bpp.item():.3f}", psnr=f"{psnr:.2f}", loss=f"{loss.item():.3f}",
+                        aux=f"{aux.item():.1f}")
+        log.write(f"{step},{r},{bpp.item():.5f},{psnr:.3f},{loss.item():.5f},{aux.item():.3f},"
+                  f"{time.time() - t0:.1f}\n")
+        if step % checkpoint_every == 0 or step == steps:
+            log.flush()
+            tmp = out_dir / "ckpt.pt.tmp"
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
+                        "step": step,
+                        "config": config.to_dict()}, tmp)
+            tmp.replace(ckpt_path)
+            torch.save({"model": model.state_dict(), "step": step, "config": config.to_dict()},
+                       out_dir / "weights.pt")
+    bar.close()
+    log.close()
+    return out_dir / "weights.pt"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="folder with manifest.json (its train files), any image folder, or a file")
+    p.add_argument("--out", required=True, help="run folder (resumes from its ckpt.pt)")
+    p.add_argument("--steps", type=int, default=8000)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bands", type=int, default=3)
+    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--m", type=int, default=96)
+    p.add_argument("--nz", type=int, default=48)
+    p.add_argument("--lambdas", type=float, nargs="+", default=[0.0018, 0.0035, 0.0067, 0.013, 0.025])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--init-weights", default=None, help="start from these weights (fine-tuning)")
+    p.add_argument("--checkpoint-every", type=int, default=250)
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    path = train(args.data, args.out, args.steps, batch=args.batch, crop=args.crop, lr=args.lr, seed=args.seed,
+                 bands=args.bands, n=args.n, m=args.m, nz=args.nz, lambdas=tuple(args.lambdas),
+                 threads=args.threads, init_weights=args.init_weights, progress=not args.no_progress,
+                 checkpoint_every=args.checkpoint_every)
+    print(f"weights: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    raise SystemExit(run(parser.parse_args()))
