@@ -5,7 +5,7 @@ Binary layout (all integers big-endian, field widths are the named constants bel
     SceneHeader (fixed part, HEADER_FIXED_SIZE = 72 octets)
       magic            4  b"SCMP"
       version          1  BITSTREAM_VERSION
-      flags            1  bit0: per-band ranges present
+      flags            1  bit0: per-band ranges present; bit1: the input was 2-D (H, W), decode to 2-D
       scene_id         4  u32
       cuc_coarse       4  u32 seconds since the CCSDS epoch 1958-01-01 (UTC scale, no leap seconds)
       cuc_fine         2  u16 units of 2**-16 s
@@ -21,7 +21,8 @@ Binary layout (all integers big-endian, field widths are the named constants bel
       package_id      32  sha256 digest of the model package
       reserved         1  0
       header_crc       2  CRC-16-CCITT of the octets above (binascii.crc_hqx, init 0xFFFF)
-    per-band ranges (only when flags bit0): bands x (lo i32, hi i32), followed by CRC-16 of that table
+    per-band ranges (only when flags bit0): bands x (lo, hi), each 16 bits (u16 for unsigned dtypes, i16 for
+                     int16), followed by CRC-16 of that table
     Chunk records, n_present of them, each:
       index            4  u32 chunk index (tile-major, cluster-minor)
       length           4  u32 payload octets
@@ -59,14 +60,17 @@ _HEADER_STRUCT = struct.Struct(">4sBBIIHIIHBBHHBI32sB")
 HEADER_BODY_SIZE = _HEADER_STRUCT.size  # 70
 HEADER_CRC_SIZE = 2
 HEADER_FIXED_SIZE = HEADER_BODY_SIZE + HEADER_CRC_SIZE  # 72
-BAND_RANGE_SIZE = 8  # lo i32 + hi i32
+BAND_RANGE_SIZE = 4  # lo + hi, 16 bits each (every supported dtype fits 16 bits)
 FLAG_BAND_RANGES = 0x01
+FLAG_2D = 0x02
 _CHUNK_STRUCT = struct.Struct(">III")
 CHUNK_RECORD_HEADER_SIZE = _CHUNK_STRUCT.size  # 12
 PACKAGE_ID_SIZE = 32
 
 DTYPE_CODES = {"uint8": 0, "uint16": 1, "int16": 2}
 DTYPE_NAMES = {v: k for k, v in DTYPE_CODES.items()}
+_DTYPE_LIMITS = {"uint8": (0, 255), "uint16": (0, 65535), "int16": (-32768, 32767)}
+_RANGE_FORMAT = {"uint8": "H", "uint16": "H", "int16": "h"}
 
 
 def crc16(data: bytes) -> int:
@@ -108,6 +112,7 @@ class SceneHeader:
     cuc_coarse: int = 0
     cuc_fine: int = 0
     band_ranges: tuple[tuple[int, int], ...] | None = None
+    two_d: bool = False
     version: int = BITSTREAM_VERSION
 
     def __post_init__(self) -> None:
@@ -121,11 +126,21 @@ class SceneHeader:
             raise ValueError(f"bit_depth {self.bit_depth} outside 1..16")
         if self.tile_h <= 0 or self.tile_w <= 0 or self.height <= 0 or self.width <= 0 or self.bands <= 0:
             raise ValueError("height, width, bands and tile sizes must be positive")
+        if self.two_d and self.bands != 1:
+            raise ValueError(f"a 2-D scene has one band, header says {self.bands}")
+        if self.band_ranges is not None:
+            lo_lim, hi_lim = _DTYPE_LIMITS[self.dtype]
+            for b, (lo, hi) in enumerate(self.band_ranges):
+                if not (lo_lim <= lo <= hi <= hi_lim):
+                    raise ValueError(f"band {b} range ({lo}, {hi}) is not ordered inside {self.dtype} "
+                                     f"[{lo_lim}, {hi_lim}]")
 
     # --- geometry -------------------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
-        """Original array shape: (H, W) for a 1-band image stored 2-D is not distinguished; (H, W, C)."""
+        """Original array shape: (H, W) for a 2-D input, else (H, W, C)."""
+        if self.two_d:
+            return (self.height, self.width)
         return (self.height, self.width, self.bands)
 
     @property
@@ -163,7 +178,7 @@ class SceneHeader:
 
     # --- bytes ----------------------------------------------------------------------------------
     def pack(self) -> bytes:
-        flags = FLAG_BAND_RANGES if self.band_ranges is not None else 0
+        flags = (FLAG_BAND_RANGES if self.band_ranges is not None else 0) | (FLAG_2D if self.two_d else 0)
         body = _HEADER_STRUCT.pack(
             MAGIC, self.version, flags, self.scene_id, self.cuc_coarse, self.cuc_fine,
             self.height, self.width, self.bands, DTYPE_CODES[self.dtype], self.bit_depth,
@@ -171,7 +186,8 @@ class SceneHeader:
         )
         out = body + crc16(body).to_bytes(2, "big")
         if self.band_ranges is not None:
-            table = b"".join(struct.pack(">ii", lo, hi) for lo, hi in self.band_ranges)
+            fmt = _RANGE_FORMAT[self.dtype]
+            table = struct.pack(f">{2 * self.bands}{fmt}", *(v for pair in self.band_ranges for v in pair))
             out += table + crc16(table).to_bytes(2, "big")
         return out
 
@@ -205,14 +221,14 @@ class SceneHeader:
             table = data[end:end + tsize]
             if crc16(table) != int.from_bytes(data[end + tsize:end + tsize + 2], "big"):
                 raise CorruptStreamError("band range table CRC mismatch")
-            vals = struct.unpack(f">{2 * c}i", table)
+            vals = struct.unpack(f">{2 * c}{_RANGE_FORMAT[DTYPE_NAMES[dcode]]}", table)
             ranges = tuple((vals[2 * i], vals[2 * i + 1]) for i in range(c))
             end += tsize + 2
         try:
             header = cls(scene_id=scene_id, height=h, width=w, bands=c, dtype=DTYPE_NAMES[dcode],
                          bit_depth=bit_depth, tile_h=th, tile_w=tw, cluster_bands=cb, n_chunks=n,
                          package_id=pkg, cuc_coarse=coarse, cuc_fine=fine, band_ranges=ranges,
-                         version=version)
+                         two_d=bool(flags & FLAG_2D), version=version)
         except ValueError as exc:
             raise CorruptStreamError(f"scene header fields invalid: {exc}") from exc
         expected = header.n_tile_rows * header.n_tile_cols * header.n_clusters

@@ -10,27 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
+from onboard.imageio import read_array
+
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".bmp"}
 
 
 def load_array(path: str | Path) -> np.ndarray:
-    """Read an image (PNG/TIFF via Pillow) or a cube (.npy, .npz key ``data``) as (H, W, C)."""
-    p = Path(path)
-    if p.suffix == ".npy":
-        arr = np.load(p)
-    elif p.suffix == ".npz":
-        with np.load(p) as f:
-            if "data" not in f:
-                raise KeyError(f"{p}: .npz has no 'data' key (keys: {list(f.keys())})")
-            arr = f["data"]
-    else:
-        from PIL import Image
-
-        with Image.open(p) as im:
-            arr = np.array(im)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    return arr
+    """Read an image or cube as (H, W, C) (see :func:`onboard.imageio.read_array`)."""
+    return read_array(path, keep_2d=False)
 
 
 def normalise_bands(arr: np.ndarray) -> np.ndarray:

@@ -1,0 +1,236 @@
+"""The ground decoder: :class:`~onboard.container.CodedScene` -> array, bit-exact with the onboard encoder.
+
+Chunks are independent. Per scene:
+
+1. split every present chunk's payload (``uvarint(len z) + z + y``); a malformed one is *corrupted*;
+2. rANS-decode every ``z`` in one parallel batch (numba ``prange``) with the package's frozen tables;
+3. the normative integer hyper-synthesis, vectorised over tiles of the same size, gives the scale index of
+   every ``y`` symbol, exactly as onboard;
+4. rANS-decode every ``y`` in one parallel batch; a stream that fails its final-state check is *corrupted*;
+5. ``g_s`` through ONNX Runtime one tile at a time with one intra-op thread per run (deterministic: the same
+   pixels whatever the worker count, batch or machine load), tiles spread over a thread pool;
+6. crop padding, stitch, denormalise per band into the original shape and dtype.
+
+Missing and corrupted chunks cost only their own pixels: :func:`decode_scene` returns the status of every
+chunk, and :func:`decode_image` conceals lost chunks (see :mod:`ground.concealment`) with a warning.
+
+Example:
+    >>> import ground, onboard
+    >>> coded = onboard.encode_image(img, "hp-rgb-q2")                     # doctest: +SKIP
+    >>> out = ground.decode_image(coded.to_bytes(), "hp-rgb-q2")            # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from onboard.container import CodedScene
+from onboard.encoder import ChunkLatents, band_groups, denormalise, split_payload, tile_slots
+from onboard.errors import CorruptStreamError, PackageMismatchError
+
+STATUS_RECEIVED = 0
+STATUS_MISSING = 1
+STATUS_CORRUPTED = 2
+STATUS_CONCEALED = 3
+STATUS_CODES = {STATUS_RECEIVED: "received", STATUS_MISSING: "missing", STATUS_CORRUPTED: "corrupted",
+                STATUS_CONCEALED: "concealed"}
+
+
+@dataclass
+class DecodedScene:
+    """What :func:`decode_scene` returns.
+
+    ``image``: the scene in its original shape and dtype (lost chunks zero unless concealed);
+    ``chunk_status``: uint8 per chunk (``STATUS_CODES``); ``pixel_valid``: bool (H, W, C), False where the
+    pixels came from no received chunk; ``errors``: chunk index -> reason; ``timings_s``: stage -> seconds.
+    """
+
+    image: np.ndarray
+    chunk_status: np.ndarray
+    pixel_valid: np.ndarray
+    errors: dict[int, str] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def lost_chunks(self) -> list[int]:
+        return [int(i) for i in np.flatnonzero(self.chunk_status != STATUS_RECEIVED)]
+
+
+def check_package(header, package) -> None:
+    """Refuse a package that is not the one the scene was coded with (typed error naming both ids)."""
+    if header.package_id != package.package_id_bytes:
+        raise PackageMismatchError(
+            f"scene {header.scene_id} was coded with package {header.package_id_hex[:16]}..., "
+            f"but package {package.name} is {package.package_id[:16]}...: decode with the matching package")
+    if package.cluster_bands != (header.cluster_bands or None):
+        raise PackageMismatchError(f"scene {header.scene_id} has cluster_bands={header.cluster_bands}, "
+                                   f"package {package.name} has {package.cluster_bands}")
+
+
+def _as_scene(coded) -> CodedScene:
+    if isinstance(coded, CodedScene):
+        return coded
+    if isinstance(coded, (bytes, bytearray, memoryview)):
+        return CodedScene.from_bytes(bytes(coded))
+    raise TypeError(f"coded must be a CodedScene or bytes, got {type(coded).__name__}")
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def synthesize(package, y_hat: np.ndarray, target: str = "cpu") -> np.ndarray:
+    """g_s for one tile: y_hat (M, h, w) int32 -> x_hat (bands, 16h, 16w) float32 in [0, 1].
+    One intra-op thread and batch 1, so the pixels never depend on scheduling."""
+    sess = package.session("g_s", "fp32", target, threads=1)
+    x = sess.run(None, {"y_hat": y_hat[None].astype(np.float32)})[0][0]
+    return np.clip(x, 0.0, 1.0)
+
+
+def decode_latents(scene: CodedScene, package, chunk_ids: list[int], slots, timings: dict,
+                   errors: dict[int, str]) -> dict[int, ChunkLatents]:
+    """Entropy-decode the latents of ``chunk_ids``; return chunk -> :class:`ChunkLatents` (``y_hat``,
+    ``z_hat``, the scale ``indexes``) for those that decode. Failures are written to ``errors``."""
+    from onboard.entropy import decode_batch_status
+
+    header = scene.header
+    n_groups = header.n_clusters
+    cmap = scene.chunk_map
+    hyper = package.tile_multiple
+    nz = package.hyper_channels
+    t0 = time.perf_counter()
+    z_streams, y_streams, ids = [], [], []
+    for cid in chunk_ids:
+        try:
+            zs, ys = split_payload(cmap[cid].payload)
+        except CorruptStreamError as exc:
+            errors[cid] = str(exc)
+            continue
+        z_streams.append(zs)
+        y_streams.append(ys)
+        ids.append(cid)
+    z_shapes = []
+    for cid in ids:
+        s = slots[cid // n_groups]
+        z_shapes.append((nz, s.pad_h // hyper, s.pad_w // hyper))
+    z_idx = [np.ascontiguousarray(np.broadcast_to(np.arange(nz, dtype=np.int32).reshape(nz, 1, 1), shp))
+             for shp in z_shapes]
+    z_arrays, z_status, _, _ = decode_batch_status(z_streams, z_idx, package.z_tables)
+    t1 = time.perf_counter()
+    timings["entropy_z"] = t1 - t0
+    # integer hyper-synthesis, batched over tiles of one shape
+    ok = [k for k in range(len(ids)) if z_status[k] == 0]
+    for k in range(len(ids)):
+        if z_status[k] != 0:
+            errors[ids[k]] = "z stream corrupt"
+    by_shape: dict[tuple, list[int]] = {}
+    for k in ok:
+        by_shape.setdefault(z_arrays[k].shape, []).append(k)
+    indexes: dict[int, np.ndarray] = {}
+    hs = package.hyper_synthesis
+    for _shape, ks in by_shape.items():
+        idx = hs.indexes(np.stack([z_arrays[k] for k in ks]))
+        for j, k in enumerate(ks):
+            indexes[k] = idx[j]
+    t2 = time.perf_counter()
+    timings["hyper_synthesis"] = t2 - t1
+    y_arrays, y_status, _, _ = decode_batch_status([y_streams[k] for k in ok], [indexes[k] for k in ok],
+                                                   package.y_tables)
+    out = {}
+    for j, k in enumerate(ok):
+        if y_status[j] != 0:
+            errors[ids[k]] = "y stream corrupt"
+        else:
+            out[ids[k]] = ChunkLatents(y_arrays[j], z_arrays[k], indexes[k])
+    timings["entropy_y"] = time.perf_counter() - t2
+    return out
+
+
+def decode_scene(coded, package, *, target: str = "cpu", workers: int | None = None,
+                 conceal: bool = True) -> DecodedScene:
+    """Decode every chunk that arrived; never raises for a chunk-level problem.
+
+    ``package``: :class:`~onboard.package.ModelPackage`, zoo name or directory; it must be the package the
+    scene names (:class:`PackageMismatchError` otherwise). ``workers``: threads for the synthesis (default: CPU
+    count, at most 8). ``conceal``: fill lost chunks from their neighbours (:mod:`ground.concealment`).
+    """
+    from onboard.zoo import resolve
+
+    scene = _as_scene(coded)
+    package = resolve(package)
+    header = scene.header
+    check_package(header, package)
+    timings: dict[str, float] = {}
+    errors: dict[int, str] = {}
+    h, w, c = header.height, header.width, header.bands
+    slots = tile_slots(h, w, header.tile_h, header.tile_w, package.tile_multiple)
+    groups = band_groups(c, package)
+    n_groups = len(groups)
+    status = np.full(header.n_chunks, STATUS_MISSING, np.uint8)
+    present = sorted(ch.index for ch in scene.chunks if 0 <= ch.index < header.n_chunks)
+    latents = decode_latents(scene, package, present, slots, timings, errors)
+    t0 = time.perf_counter()
+    recon = np.zeros((h, w, c), np.float32)
+    valid = np.zeros((h, w, c), bool)
+    ids = sorted(latents)
+    n_workers = workers or default_workers()
+
+    def run(cid: int) -> np.ndarray:
+        return synthesize(package, latents[cid].y_hat, target)
+
+    if n_workers > 1 and len(ids) > 1:
+        with ThreadPoolExecutor(n_workers) as pool:
+            outs = list(pool.map(run, ids))
+    else:
+        outs = [run(cid) for cid in ids]
+    for cid, x in zip(ids, outs):
+        slot = slots[cid // n_groups]
+        g = cid % n_groups
+        bands = groups[g]
+        real = _real_bands(bands, g, c, package)
+        tile = x[:len(bands), :slot.h, :slot.w].transpose(1, 2, 0)
+        ys, xs = slice(slot.y0, slot.y0 + slot.h), slice(slot.x0, slot.x0 + slot.w)
+        recon[ys, xs, bands[:real]] = tile[:, :, :real]
+        valid[ys, xs, bands[:real]] = True
+        status[cid] = STATUS_RECEIVED
+    for cid, _reason in errors.items():
+        status[cid] = STATUS_CORRUPTED
+    timings["synthesis"] = time.perf_counter() - t0
+    if conceal and not valid.all():
+        from ground.concealment import conceal_lost
+
+        t1 = time.perf_counter()
+        concealed = conceal_lost(recon, valid)
+        recon = concealed
+        timings["concealment"] = time.perf_counter() - t1
+    image = denormalise(recon, header.band_ranges or [(0, 1)] * c, header.dtype)
+    if header.two_d:
+        image = image[:, :, 0]
+    return DecodedScene(image=image, chunk_status=status, pixel_valid=valid, errors=errors, timings_s=timings)
+
+
+def _real_bands(bands: np.ndarray, g: int, n_bands: int, package) -> int:
+    """How many of a group's bands are real (the padding of the last cluster is not)."""
+    if package.cluster_bands is None:
+        return len(bands)
+    return min(package.cluster_bands, n_bands - g * package.cluster_bands)
+
+
+def decode_image(coded, package, *, target: str = "cpu", workers: int | None = None) -> np.ndarray:
+    """Decode a coded scene (:class:`CodedScene` or its bytes) to an array of the original shape and dtype.
+
+    A package other than the one the scene names raises :class:`PackageMismatchError`; a malformed container
+    raises :class:`CorruptStreamError`. Lost or corrupted chunks are concealed from their neighbours and a
+    ``RuntimeWarning`` names them; :func:`decode_scene` gives the per-chunk status instead.
+    """
+    res = decode_scene(coded, package, target=target, workers=workers)
+    lost = res.lost_chunks
+    if lost:
+        warnings.warn(f"{len(lost)} chunk(s) lost or corrupted and concealed: {lost[:20]}", RuntimeWarning,
+                      stacklevel=2)
+    return res.image

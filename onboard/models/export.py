@@ -1,0 +1,365 @@
+"""Export a trained scale hyperprior to model packages (training/export time only: needs torch).
+
+One package per rate point: the rate's gain is folded into the ONNX graphs (``g_a`` multiplies ``y`` by it,
+``h_a`` and ``g_s`` divide it back out) and into the integer thresholds of the hyper-synthesis, so every
+package is self-contained and the onboard runtime never sees a rate index.
+
+Steps (:func:`export_package`):
+
+1. inference modules with GDN parameters reduced to their effective values (``gamma`` as a 1x1 conv
+   weight, ``beta`` as its bias), exported to ONNX fp32 with readable initializer names, which
+   :func:`torch_reference` loads back to give the torch reference encoder of ``satcomp verify``;
+2. static int8 QDQ quantization of ``g_a`` and ``h_a`` (per-channel int8 weights, QUInt8 activations),
+   calibrated on real crops;
+3. the integer hyper-synthesis from the quantization-aware trained ``h_s`` (:func:`integer_hs_from_model`);
+4. frozen CDF tables: Gaussian for ``y`` over the 64-entry scale table, the learned factorized prior of ``z``
+   discretised per channel (:func:`z_tables_from_prior`);
+5. ``manifest.json`` with the content hash.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from onboard.container import BITSTREAM_VERSION
+from onboard.entropy import CdfTables, default_scale_table, gaussian_tables, tables_from_pmfs
+from onboard.integer_hs import ACT_MAX, IntegerHyperSynthesis, IntLayer, ZHAT_MAX, ZHAT_MIN
+from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior
+from onboard.models.layers import GDN, FakeQuantConv
+from onboard.package import (
+    HS_PARAMS, ONNX_FILES, Y_TABLES, Z_TABLES, load_package, write_manifest,
+)
+
+ONNX_OPSET = 17
+Z_TAIL_MASS = 1e-6  # probability mass left to the escape symbol outside each z table's support
+REQUANT_MULT_BITS = 24  # precision of the requantisation multipliers of the integer h_s
+
+
+class InferenceGDN(nn.Module):
+    """GDN/IGDN with effective parameters: ``x / sqrt(conv1x1(x^2, gamma) + beta)`` (or ``x * sqrt(...)``)."""
+
+    def __init__(self, channels: int, inverse: bool):
+        super().__init__()
+        self.inverse = inverse
+        self.gamma = nn.Parameter(torch.zeros(channels, channels, 1, 1))
+        self.beta = nn.Parameter(torch.ones(channels))
+
+    @classmethod
+    def from_gdn(cls, gdn: GDN) -> "InferenceGDN":
+        beta, gamma = gdn._params()
+        m = cls(beta.shape[0], gdn.inverse)
+        with torch.no_grad():
+            m.gamma.copy_(gamma.view_as(m.gamma))
+            m.beta.copy_(beta)
+        return m
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        norm = torch.sqrt(F.conv2d(x * x, self.gamma, self.beta))
+        return x * norm if self.inverse else x / norm
+
+
+def _inference_sequential(seq: nn.Sequential) -> nn.Sequential:
+    layers = []
+    for layer in seq:
+        layers.append(InferenceGDN.from_gdn(layer) if isinstance(layer, GDN) else _copy_module(layer))
+    return nn.Sequential(*layers)
+
+
+def _copy_module(m: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(m)
+
+
+class AnalysisForExport(nn.Module):
+    """x in [0, 1] -> y = g_a(x) * gain (the rate point's quantisation gain folded in)."""
+
+    def __init__(self, net: nn.Sequential, gain: torch.Tensor):
+        super().__init__()
+        self.net = net
+        self.gain = nn.Parameter(gain.detach().clone().view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x) * self.gain
+
+
+class HyperAnalysisForExport(nn.Module):
+    """gained y -> z = h_a(|y| / gain)."""
+
+    def __init__(self, net: nn.Sequential, gain: torch.Tensor):
+        super().__init__()
+        self.net = net
+        self.inv_gain = nn.Parameter((1.0 / gain.detach()).clone().view(1, -1, 1, 1))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.abs(y) * self.inv_gain)
+
+
+class SynthesisForExport(nn.Module):
+    """quantised gained y_hat -> x_hat = g_s(y_hat / gain) (clamped to [0, 1] by the caller)."""
+
+    def __init__(self, net: nn.Sequential, gain: torch.Tensor):
+        super().__init__()
+        self.net = net
+        self.inv_gain = nn.Parameter((1.0 / gain.detach()).clone().view(1, -1, 1, 1))
+
+    def forward(self, y_hat: torch.Tensor) -> torch.Tensor:
+        return self.net(y_hat * self.inv_gain)
+
+
+def export_modules(model: ScaleHyperprior, rate_index: int) -> dict[str, nn.Module]:
+    """The three float modules of one rate point, ready for ONNX export."""
+    g = model.gain(rate_index).detach().view(-1)
+    mods = {
+        "g_a": AnalysisForExport(_inference_sequential(model.g_a.net), g),
+        "h_a": HyperAnalysisForExport(_copy_module(model.h_a.net), g),
+        "g_s": SynthesisForExport(_inference_sequential(model.g_s.net), g),
+    }
+    for m in mods.values():
+        m.eval()
+    return mods
+
+
+def _empty_modules(config: HyperpriorConfig) -> dict[str, nn.Module]:
+    """Modules shaped like :func:`export_modules` output, for loading weights back from ONNX."""
+    model = ScaleHyperprior(config)
+    return export_modules(model, 0)
+
+
+_IO_NAMES = {"g_a": ("x", "y"), "h_a": ("y", "z"), "g_s": ("y_hat", "x_hat")}
+
+
+def export_onnx(module: nn.Module, which: str, channels_in: int, path: Path) -> None:
+    """Export one module with dynamic batch and spatial size, opset 17, initializer names kept."""
+    inp, out = _IO_NAMES[which]
+    size = {"g_a": 64, "h_a": 4, "g_s": 4}[which]
+    dummy = torch.zeros(1, channels_in, size, size)
+    torch.onnx.export(module, (dummy,), str(path), dynamo=False, input_names=[inp], output_names=[out],
+                      dynamic_axes={inp: {0: "B", 2: "H", 3: "W"}, out: {0: "B", 2: "H2", 3: "W2"}},
+                      opset_version=ONNX_OPSET, do_constant_folding=True)
+
+
+def torch_reference(package) -> dict[str, nn.Module]:
+    """The torch modules of a package, with the weights read back from its fp32 ONNX files (the torch
+    reference encoder of ``satcomp verify``).
+
+    The exporter may merge identical initializers under one name, so weights are matched by position: the
+    k-th Conv/ConvTranspose node of the graph (execution order) holds the weight and bias of the k-th conv
+    of the module (a GDN counts as its 1x1 conv). The gain comes by name. Raises ValueError on a mismatch.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    a = package.architecture
+    config = HyperpriorConfig(bands=a["bands"], n=a["n"], m=a["m"], nz=a["nz"], lambdas=(1.0,))
+    mods = _empty_modules(config)
+    for which, mod in mods.items():
+        proto = onnx.load(str(package.onnx_path(which, "fp32")))
+        inits = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+        alias = {n.output[0]: n.input[0] for n in proto.graph.node if n.op_type == "Identity"}
+        for n in proto.graph.node:  # a merged duplicate appears as Constant or Identity of the kept one
+            if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+                inits[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+        convs = [n for n in proto.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+        layers = [m for m in mod.net if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, InferenceGDN))]
+        if len(convs) != len(layers):
+            raise ValueError(f"{which}: {len(convs)} conv nodes in the ONNX graph, {len(layers)} in the module")
+        with torch.no_grad():
+            for node, layer in zip(convs, layers):
+                w, b = (layer.gamma, layer.beta) if isinstance(layer, InferenceGDN) else (layer.weight, layer.bias)
+                for param, name in ((w, node.input[1]), (b, node.input[2])):
+                    while name in alias and name not in inits:
+                        name = alias[name]
+                    if name not in inits:
+                        raise ValueError(f"{which}: conv input {name!r} is not an initializer")
+                    param.copy_(torch.from_numpy(np.array(inits[name], np.float32).reshape(param.shape)))
+            gname = "gain" if which == "g_a" else "inv_gain"
+            getattr(mod, gname).copy_(torch.from_numpy(np.array(inits[gname], np.float32)).view_as(getattr(mod, gname)))
+    return mods
+
+
+# --- int8 ---------------------------------------------------------------------------------------------
+class _ArrayReader:
+    def __init__(self, name: str, arrays: list[np.ndarray]):
+        self.name = name
+        self.it = iter(arrays)
+
+    def get_next(self):
+        a = next(self.it, None)
+        return None if a is None else {self.name: a}
+
+    def rewind(self):  # pragma: no cover - not used by the minmax calibrator
+        pass
+
+
+def quantize_int8(fp32_path: Path, int8_path: Path, input_name: str, calibration: list[np.ndarray]) -> None:
+    """Static QDQ int8: per-channel int8 weights, QUInt8 activations, MinMax calibration on real data."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(int8_path), _ArrayReader(input_name, calibration),
+                        quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
+                        calibrate_method=CalibrationMethod.MinMax)
+
+
+# --- integer hyper-synthesis -------------------------------------------------------------------------
+def _shift_for(ratios: np.ndarray) -> int:
+    """Largest shift that keeps the multipliers below 2**REQUANT_MULT_BITS."""
+    top = float(np.max(ratios)) if ratios.size else 1.0
+    shift = REQUANT_MULT_BITS - max(0, int(math.ceil(math.log2(max(top, 1e-30)))))
+    return int(min(max(shift, 1), 48))
+
+
+def _int_weights(layer: FakeQuantConv) -> tuple[np.ndarray, np.ndarray]:
+    s_w = layer.weight_scale().double().numpy()
+    w = layer.conv.weight.detach().double().numpy()
+    w_int = np.clip(np.round(w / s_w.reshape(-1, 1, 1, 1)), -127, 127).astype(np.int64)
+    return w_int, s_w
+
+
+def integer_hs_from_model(model: ScaleHyperprior, rate_index: int, scale_table: np.ndarray
+                          ) -> IntegerHyperSynthesis:
+    """Integer network equal (up to requantisation rounding) to the fake-quantized ``h_s`` of the model.
+
+    Layer l computes ``acc = conv(x_int, w_int)`` with real value ``acc * s_w * s_in``; the requantisation to the
+    next uint8 activation of scale ``a_out`` multiplies by ``round(s_w * s_in / a_out * 2**shift)`` and
+    shifts. The last layer's real output ``sigma_base = v * s_w3 * a_2`` times the gain is the predicted
+    scale; table index = number of geometric midpoints of the scale table it reaches, i.e.
+    ``v >= ceil(mid_j / (s_w3 * a_2 * gain))``.
+    """
+    hs = model.h_s
+    layers = []
+    s_in = 1.0  # z_hat is an integer: scale 1
+    for fq in (hs.l1, hs.l2):
+        a_out = float(fq.act_scale)
+        if not a_out > 0:
+            raise ValueError("h_s activation scales are not calibrated: train with quantization-aware "
+                             "fine-tuning (the last qat_fraction of the steps) before exporting")
+        w_int, s_w = _int_weights(fq)
+        b = fq.conv.bias.detach().double().numpy()
+        bias = np.round(b / (s_w * s_in)).astype(np.int64)
+        ratio = s_w * s_in / a_out
+        shift = _shift_for(ratio)
+        mult = np.round(ratio * (1 << shift)).astype(np.int64)
+        layers.append(IntLayer(w_int, bias, mult, shift))
+        s_in = a_out
+    w_int, s_w = _int_weights(hs.l3)
+    b = hs.l3.conv.bias.detach().double().numpy()
+    bias = np.round(b / (s_w * s_in)).astype(np.int64)
+    layers.append(IntLayer(w_int, bias, None, 0))
+    gain = model.gain(rate_index).detach().double().view(-1).numpy()
+    k = s_w * s_in * gain  # real scale of one accumulator unit, per channel
+    scales = np.asarray(scale_table, np.float64)
+    mids = np.sqrt(scales[:-1] * scales[1:])
+    thresholds = np.ceil(mids[None, :] / k[:, None]).astype(np.int64)
+    return IntegerHyperSynthesis(tuple(layers), thresholds)
+
+
+# --- CDF tables -------------------------------------------------------------------------------------
+@torch.no_grad()
+def z_tables_from_prior(model: ScaleHyperprior, tail_mass: float = Z_TAIL_MASS) -> tuple[CdfTables, dict]:
+    """Per-channel tables of z: the learned CDF evaluated on every integer of [-128, 127] (the range the
+    integer h_s takes), trimmed to the smallest support that leaves at most ``tail_mass`` outside; values
+    outside are escape-coded. Returns the tables and a summary (supports, aux-loss quantiles)."""
+    prior = model.prior
+    lo, hi = ZHAT_MIN - 8, ZHAT_MAX + 8
+    pmf = prior.pmf_table(lo, hi).double().numpy()  # (C, n)
+    pmf = pmf / np.maximum(pmf.sum(axis=1, keepdims=True), 1e-300)
+    values = np.arange(lo, hi + 1)
+    pmfs, offsets = [], []
+    for c in range(pmf.shape[0]):
+        p = pmf[c]
+        cdf = np.cumsum(p)
+        a = int(np.searchsorted(cdf, tail_mass / 2))
+        b = int(np.searchsorted(cdf, 1 - tail_mass / 2))
+        b = min(max(b, a), p.size - 1)
+        pmfs.append(p[a:b + 1])
+        offsets.append(int(values[a]))
+    tables = tables_from_pmfs(pmfs, offsets)
+    q = prior.quantiles.detach().view(-1, 3).numpy()
+    info = {"support": [[o, o + len(p) - 1] for o, p in zip(offsets, pmfs)],
+            "aux_quantiles_median": [round(float(v), 4) for v in q[:, 1]]}
+    return tables, info
+
+
+# --- the whole package -------------------------------------------------------------------------------
+def export_package(model: ScaleHyperprior, rate_index: int, out_dir: str | Path, calibration: list[np.ndarray],
+                   name: str, training: dict | None = None, cluster_bands: int | None = None,
+                   overwrite: bool = False) -> Path:
+    """Write the model package of one rate point to ``out_dir`` and return its path (loaded back and
+    verified). ``calibration``: float32 arrays (1, bands, H, W) in [0, 1], H and W multiples of 64."""
+    out = Path(out_dir)
+    if out.exists():
+        if not overwrite:
+            raise FileExistsError(f"{out} exists (use overwrite=True)")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    model = model.eval()
+    c = model.config
+    mods = export_modules(model, rate_index)
+    export_onnx(mods["g_a"], "g_a", c.bands, out / ONNX_FILES[("g_a", "fp32")])
+    export_onnx(mods["h_a"], "h_a", c.m, out / ONNX_FILES[("h_a", "fp32")])
+    export_onnx(mods["g_s"], "g_s", c.m, out / ONNX_FILES[("g_s", "fp32")])
+
+    with torch.no_grad():
+        ys = [mods["g_a"](torch.from_numpy(x)).numpy() for x in calibration]
+    quantize_int8(out / ONNX_FILES[("g_a", "fp32")], out / ONNX_FILES[("g_a", "int8")], "x", calibration)
+    quantize_int8(out / ONNX_FILES[("h_a", "fp32")], out / ONNX_FILES[("h_a", "int8")], "y", ys)
+
+    scale_table = default_scale_table()
+    hs = integer_hs_from_model(model, rate_index, scale_table)
+    (out / HS_PARAMS).write_bytes(hs.to_npz_bytes())
+    import onnx
+
+    from onboard.integer_hs_onnx import build_integer_hs_model
+
+    onnx.save(build_integer_hs_model(hs), str(out / ONNX_FILES[("h_s", "int")]))
+    (out / Y_TABLES).write_bytes(gaussian_tables(scale_table).to_bytes())
+    z_tables, z_info = z_tables_from_prior(model)
+    (out / Z_TABLES).write_bytes(z_tables.to_bytes())
+
+    manifest = {
+        "name": name,
+        "bitstream_version": BITSTREAM_VERSION,
+        "architecture": {"type": "scale_hyperprior", "bands": c.bands, "n": c.n, "m": c.m, "nz": c.nz,
+                         "cluster_bands": cluster_bands, "latent_stride": 16, "hyper_stride": 4,
+                         "g_a": "4x conv5x5/2 with GDN", "h_s": "integer, 3x conv3x3 + depth-to-space"},
+        "rate": {"index": rate_index, "lambda": float(c.lambdas[rate_index]),
+                 "distortion": "lambda * 255^2 * MSE on [0, 1]-normalised bands"},
+        "scale_table": [float(s) for s in scale_table],
+        "z_tables": z_info,
+        "training": training or {},
+    }
+    write_manifest(out, manifest)
+    load_package(out)  # verify what was written
+    return out
+
+
+def calibration_crops(arrays: Iterable[np.ndarray], n: int, size: int, seed: int = 0) -> list[np.ndarray]:
+    """``n`` random ``size`` x ``size`` crops (1, C, size, size) float32 in [0, 1], normalised per band by each
+    image's own range as the encoder does, drawn round-robin from ``arrays`` ((H, W, C) integer images)."""
+    from onboard.models.data import normalise_bands
+
+    rng = np.random.default_rng(seed)
+    imgs = [normalise_bands(a) for a in arrays if min(a.shape[:2]) >= size]
+    if not imgs:
+        raise ValueError(f"no calibration image of at least {size}x{size}")
+    out = []
+    for i in range(n):
+        img = imgs[i % len(imgs)]
+        y = int(rng.integers(img.shape[0] - size + 1))
+        x = int(rng.integers(img.shape[1] - size + 1))
+        out.append(np.ascontiguousarray(img[y:y + size, x:x + size].transpose(2, 0, 1)[None]))
+    return out

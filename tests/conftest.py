@@ -1,0 +1,62 @@
+"""Shared fixtures: tiny model packages exported from untrained small networks (seconds, no training).
+
+They exercise every mechanism of the codec (export, int8 quantization, integer h_s, tables, container,
+bit-exact decode) without the cost of the shipped packages; quality tests use the shipped zoo instead.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def build_tiny_package(out: Path, bands: int = 3, cluster_bands: int | None = None, seed: int = 0,
+                       name: str = "tiny-q0"):
+    torch = pytest.importorskip("torch")
+    from onboard.models.export import calibration_crops, export_package
+    from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior
+
+    torch.manual_seed(seed)
+    model = ScaleHyperprior(HyperpriorConfig(bands=bands, n=8, m=12, nz=8, lambdas=(0.01,)))
+    rng = np.random.default_rng(seed)
+    imgs = []
+    for _ in range(2):  # smooth random images: a gradient plus noise, like real data in range and texture
+        yy, xx = np.mgrid[0:128, 0:128]
+        base = (yy + xx)[:, :, None] * (1 + np.arange(bands))[None, None, :] % 256
+        imgs.append(np.clip(base + rng.normal(0, 8, (128, 128, bands)), 0, 255).astype(np.uint8))
+    crops = calibration_crops(imgs, 4, 64, seed=seed)
+    model.h_s.set_mode(quantize=False, calibrate=True)
+    with torch.no_grad():
+        for x in crops:
+            model(torch.from_numpy(x), 0)
+    model.h_s.set_mode(quantize=False, calibrate=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return export_package(model, 0, out, crops, name=name, cluster_bands=cluster_bands,
+                              training={"note": "untrained tiny test package"})
+
+
+@pytest.fixture(scope="session")
+def tiny_package(tmp_path_factory):
+    from onboard.package import load_package
+
+    return load_package(build_tiny_package(tmp_path_factory.mktemp("pkg") / "tiny-q0"))
+
+
+@pytest.fixture(scope="session")
+def tiny_package_1band(tmp_path_factory):
+    from onboard.package import load_package
+
+    return load_package(build_tiny_package(tmp_path_factory.mktemp("pkg1") / "tiny1-q0", bands=1, seed=1,
+                                           name="tiny1-q0"))
+
+
+@pytest.fixture
+def shared_data():
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data folder {SHARED_DATA} is absent")
+    return SHARED_DATA

@@ -1,0 +1,224 @@
+"""The image codec end to end on tiny exported packages: bit-exactness, container, typed errors, losses."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+
+import ground
+import onboard
+from ground.decoder import STATUS_CORRUPTED, STATUS_MISSING, STATUS_RECEIVED, decode_scene
+from ground.verify import verify_variant
+from onboard.container import Chunk, CodedScene
+from onboard.errors import PackageMismatchError, ProviderUnavailableError, UnsupportedInputError
+from onboard.package import PackageCorruptError, load_package
+
+
+def smooth_image(h: int, w: int, c: int, dtype=np.uint8, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    top = np.iinfo(dtype).max if dtype != np.int16 else 3000
+    base = np.stack([np.sin(yy / (7 + b)) + np.cos(xx / (11 + b)) for b in range(c)], -1)
+    img = (base - base.min()) / (np.ptp(base) + 1e-9) * top * 0.8 + rng.normal(0, top * 0.01, base.shape)
+    lo = -top if dtype == np.int16 else 0
+    return np.clip(img, lo, top).astype(dtype)
+
+
+@pytest.mark.parametrize("shape,tile", [((70, 130, 3), 64), ((128, 128, 3), 256), ((65, 64, 3), 64)])
+def test_round_trip_keeps_shape_dtype_and_is_bit_exact(tiny_package, shape, tile):
+    img = smooth_image(*shape)
+    coded = onboard.encode_image(img, tiny_package, tile=tile)
+    assert coded.header.n_chunks == -(-shape[0] // tile) * -(-shape[1] // tile) == len(coded.chunks)
+    out = ground.decode_image(coded.to_bytes(), tiny_package)
+    assert out.shape == img.shape and out.dtype == img.dtype
+    # decoding the object and its bytes gives the same pixels, twice
+    assert np.array_equal(out, ground.decode_image(coded, tiny_package))
+    for variant in ("int8", "fp32"):
+        rep = verify_variant(img, tiny_package, variant, tile=tile)
+        assert rep.ok, rep
+
+
+def test_uint16_and_2d_inputs_keep_their_form(tiny_package_1band):
+    img = smooth_image(100, 90, 1, dtype=np.uint16)[:, :, 0]
+    coded = onboard.encode_image(img, tiny_package_1band, tile=64)
+    back = CodedScene.from_bytes(coded.to_bytes())
+    assert back.header.two_d and back.header.shape == (100, 90)
+    out = ground.decode_image(back, tiny_package_1band)
+    assert out.shape == (100, 90) and out.dtype == np.uint16
+    lo, hi = int(img.min()), int(img.max())
+    assert out.min() >= lo and out.max() <= hi  # reconstruction clipped to the band's own range
+
+
+def test_header_carries_what_the_ground_needs(tiny_package):
+    t = datetime(2026, 3, 1, 10, 30, 15, 500000, tzinfo=timezone.utc)
+    img = smooth_image(96, 80, 3)
+    coded = onboard.encode_image(img, tiny_package, tile=64, scene_id=42, acquisition_time=t)
+    h = CodedScene.from_bytes(coded.to_bytes()).header
+    assert (h.scene_id, h.height, h.width, h.bands, h.dtype) == (42, 96, 80, 3, "uint8")
+    assert h.package_id_hex == tiny_package.package_id
+    assert abs((h.acquisition_time - t).total_seconds()) < 1e-4
+    assert h.band_ranges == tuple((int(img[..., b].min()), int(img[..., b].max())) for b in range(3))
+    assert h.bit_depth == max(1, int(img.max()).bit_length())
+
+
+def test_rate_is_counted_on_the_whole_container(tiny_package):
+    img = smooth_image(64, 64, 3)
+    coded = onboard.encode_image(img, tiny_package, tile=64)
+    assert coded.nbytes == len(coded.to_bytes())
+    assert coded.bits_per_sample() == pytest.approx(8 * len(coded.to_bytes()) / img.size)
+
+
+# --- typed errors -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad,match", [
+    (np.zeros((32, 32, 4), np.uint8), "trained for 3 band"),
+    (np.zeros((32, 32), np.uint8), "trained for 3 band"),
+    (np.zeros((32, 32, 3), np.float32), "dtype float32"),
+    (np.zeros((2, 32, 32, 3), np.uint8), "shape"),
+    (np.zeros((0, 32, 3), np.uint8), "empty"),
+])
+def test_bad_input_gets_a_typed_error(tiny_package, bad, match):
+    with pytest.raises(UnsupportedInputError, match=match):
+        onboard.encode_image(bad, tiny_package)
+
+
+def test_not_an_array_is_refused(tiny_package):
+    with pytest.raises(UnsupportedInputError, match="numpy array"):
+        onboard.encode_image([[1, 2], [3, 4]], tiny_package)
+
+
+def test_bad_precision_and_target_are_refused(tiny_package):
+    img = smooth_image(64, 64, 3)
+    with pytest.raises(ValueError, match="precision"):
+        onboard.encode_image(img, tiny_package, precision="fp16")
+    with pytest.raises(ValueError, match="target"):
+        onboard.encode_image(img, tiny_package, target="tpu")
+
+
+def test_cuda_target_without_cuda_says_so(tiny_package):
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this machine has the CUDA provider")
+    with pytest.raises(ProviderUnavailableError, match="CUDAExecutionProvider"):
+        onboard.encode_image(smooth_image(64, 64, 3), tiny_package, target="cuda")
+
+
+def test_other_package_is_refused(tiny_package, tiny_package_1band):
+    coded = onboard.encode_image(smooth_image(64, 64, 3), tiny_package, tile=64)
+    with pytest.raises(PackageMismatchError, match=tiny_package.package_id[:16]):
+        ground.decode_image(coded, tiny_package_1band)
+
+
+def test_tampered_package_is_refused(tiny_package, tmp_path):
+    copy = tmp_path / "pkg"
+    shutil.copytree(tiny_package.path, copy)
+    data = bytearray((copy / "y_tables.bin").read_bytes())
+    data[-1] ^= 1
+    (copy / "y_tables.bin").write_bytes(bytes(data))
+    with pytest.raises(PackageCorruptError, match="y_tables.bin"):
+        load_package(copy)
+    shutil.copytree(tiny_package.path, tmp_path / "pkg2")
+    m = json.loads((tmp_path / "pkg2" / "manifest.json").read_text())
+    m["rate"]["lambda"] = 1.0  # a changed manifest no longer matches its id
+    (tmp_path / "pkg2" / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(PackageCorruptError, match="package id"):
+        load_package(tmp_path / "pkg2")
+
+
+def test_corrupt_container_is_a_typed_error(tiny_package):
+    data = bytearray(onboard.encode_image(smooth_image(64, 128, 3), tiny_package, tile=64).to_bytes())
+    data[80] ^= 0xFF  # inside the first chunk
+    with pytest.raises(onboard.errors.CorruptStreamError):
+        ground.decode_image(bytes(data), tiny_package)
+
+
+# --- losses cost only their chunks ---------------------------------------------------------------------------
+def test_missing_and_corrupted_chunks_cost_only_themselves(tiny_package):
+    img = smooth_image(128, 192, 3)
+    coded = onboard.encode_image(img, tiny_package, tile=64)
+    clean = decode_scene(coded, tiny_package, conceal=False)
+    chunks = [c for c in coded.chunks if c.index != 1]  # chunk 1 lost
+    bad = chunks[3]
+    payload = bytearray(bad.payload)
+    payload[len(payload) // 2] ^= 0x5A  # passes the container (its CRC is recomputed) but not rANS
+    chunks[3] = Chunk(bad.index, bytes(payload))
+    lossy = CodedScene(coded.header, chunks)
+    res = decode_scene(CodedScene.from_bytes(lossy.to_bytes()), tiny_package)
+    assert res.chunk_status[1] == STATUS_MISSING
+    assert res.chunk_status[bad.index] in (STATUS_CORRUPTED, STATUS_RECEIVED)  # a flip may still decode
+    lost = set(res.lost_chunks)
+    assert 1 in lost
+    for cid in range(coded.header.n_chunks):
+        r, c = divmod(cid, coded.header.n_tile_cols)
+        sl = np.s_[r * 64:(r + 1) * 64, c * 64:(c + 1) * 64]
+        if cid in lost:
+            assert not res.pixel_valid[sl].any()
+        elif cid != bad.index:
+            assert np.array_equal(res.image[sl], clean.image[sl]), cid
+
+
+def test_decode_is_deterministic_across_worker_counts(tiny_package):
+    coded = onboard.encode_image(smooth_image(192, 192, 3), tiny_package, tile=64)
+    outs = [ground.decode_image(coded, tiny_package, workers=w) for w in (1, 2, 4)]
+    assert all(np.array_equal(outs[0], o) for o in outs[1:])
+
+
+# --- the integer hyper-synthesis graph equals the reference -----------------------------------------------
+def test_integer_onnx_graph_equals_int64_reference_on_random_networks():
+    import onnxruntime as ort
+
+    from onboard.integer_hs import IntegerHyperSynthesis
+    from onboard.integer_hs_onnx import build_integer_hs_model
+
+    rng = np.random.default_rng(5)
+    total = 0
+    for seed in range(3):
+        hs = IntegerHyperSynthesis.random(nz=4, n=6, m=5, seed=seed)
+        sess = ort.InferenceSession(build_integer_hs_model(hs).SerializeToString(),
+                                    providers=["CPUExecutionProvider"])
+        for _ in range(4):
+            z = rng.integers(-200, 200, size=(2, 4, 3, 5)).astype(np.int32)  # includes out-of-range values
+            got = sess.run(None, {"z_hat": z})[0]
+            want = hs.indexes(z)
+            assert got.dtype == np.int32 and np.array_equal(got, want)
+            total += want.size
+    assert total >= 5000
+
+
+def test_package_integer_graph_equals_reference(tiny_package):
+    rng = np.random.default_rng(1)
+    sess = tiny_package.session("h_s", "int", "cpu", threads=1)
+    z = rng.integers(-20, 20, size=(8, tiny_package.hyper_channels, 4, 4)).astype(np.int32)
+    got = sess.run(None, {"z_hat": z})[0]
+    want = tiny_package.hyper_synthesis.indexes(z)
+    assert np.array_equal(got, want) and want.size >= 8 * 12 * 16 * 16
+
+
+def test_torch_reference_matches_the_fp32_graph(tiny_package):
+    torch = pytest.importorskip("torch")
+    from onboard.models.export import torch_reference
+
+    mods = torch_reference(tiny_package)
+    x = np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32)
+    y_ort = tiny_package.session("g_a", "fp32").run(None, {"x": x})[0]
+    with torch.no_grad():
+        y_t = mods["g_a"](torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(y_t, y_ort, rtol=1e-4, atol=1e-4)
+
+
+def test_runtime_encoder_does_not_import_torch(tiny_package):
+    code = (
+        "import sys, numpy as np, onboard, ground\n"
+        f"pkg = onboard.load_package({str(tiny_package.path)!r})\n"
+        "img = np.zeros((64, 64, 3), np.uint8); img[::3] = 200\n"
+        "c = onboard.encode_image(img, pkg)\n"
+        "ground.decode_image(c.to_bytes(), pkg)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

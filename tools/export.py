@@ -1,0 +1,85 @@
+"""``satcomp export``: write one model package per rate point from a training checkpoint (needs torch).
+
+Example:
+    satcomp export --checkpoint runs/rgb_v1/weights.pt --data ../shared/data --prefix hp-rgb \\
+        --out onboard/zoo/packages
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def load_model(checkpoint: str | Path):
+    """A ScaleHyperprior with the weights of ``checkpoint`` (weights.pt or ckpt.pt) and its step."""
+    import torch
+
+    from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior
+
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    config = HyperpriorConfig.from_dict(ck["config"])
+    model = ScaleHyperprior(config)
+    model.load_state_dict(ck["model"])
+    return model.eval(), int(ck.get("step", 0))
+
+
+def calibrate_hyper_synthesis(model, crops: list[np.ndarray]) -> None:
+    """Post-training calibration of the h_s activation scales (for checkpoints taken before QAT)."""
+    import torch
+
+    model.h_s.set_mode(quantize=False, calibrate=True)
+    with torch.no_grad():
+        for x in crops:
+            model(torch.from_numpy(x), 0)
+    model.h_s.set_mode(quantize=False, calibrate=False)
+
+
+def export_all(checkpoint: str, data: str, out: str, prefix: str, rates: list[int] | None = None,
+               n_calib: int = 32, calib_size: int = 256, seed: int = 0, bands: int | None = None,
+               cluster_bands: int | None = None) -> list[Path]:
+    from onboard.models.data import collect_files, load_array
+    from onboard.models.export import calibration_crops, export_package
+
+    model, step = load_model(checkpoint)
+    c = model.config
+    files = collect_files(data, bands=bands or c.bands)
+    rng = np.random.default_rng(seed)
+    pick = [files[i] for i in rng.permutation(len(files))[: 4 * n_calib]]
+    arrays = [a for a in (load_array(f) for f in pick) if min(a.shape[:2]) >= calib_size]
+    crops = calibration_crops(arrays, n_calib, calib_size, seed=seed)
+    qat = bool(model.h_s.l1.act_scale > 0)
+    if not qat:
+        calibrate_hyper_synthesis(model, crops)
+    run_dir = Path(checkpoint).parent
+    cmd_file = run_dir / "train_command.json"
+    training = json.loads(cmd_file.read_text()) if cmd_file.exists() else {}
+    training.update({"checkpoint_step": step, "h_s_quantization": "qat" if qat else "post-training calibration",
+                     "int8_calibration": f"{n_calib} random {calib_size}x{calib_size} crops of the train files"})
+    paths = []
+    for r in rates if rates is not None else range(len(c.lambdas)):
+        name = f"{prefix}-q{r}"
+        p = export_package(model, r, Path(out) / name, crops, name=name, training=training,
+                           cluster_bands=cluster_bands, overwrite=True)
+        paths.append(p)
+        print(f"{name}: lambda={c.lambdas[r]} -> {p}")
+    return paths
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="weights.pt or ckpt.pt of a training run")
+    p.add_argument("--data", required=True, help="where calibration crops come from (as for train)")
+    p.add_argument("--out", required=True, help="folder that receives one package folder per rate")
+    p.add_argument("--prefix", required=True, help="package name prefix, e.g. hp-rgb")
+    p.add_argument("--rates", type=int, nargs="*", default=None, help="rate indexes (default: all)")
+    p.add_argument("--n-calib", type=int, default=32)
+    p.add_argument("--calib-size", type=int, default=256)
+    p.add_argument("--cluster-bands", type=int, default=None, help="B of a channel-clustered model")
+
+
+def run(args: argparse.Namespace) -> int:
+    export_all(args.checkpoint, args.data, args.out, args.prefix, args.rates, args.n_calib, args.calib_size,
+               cluster_bands=args.cluster_bands)
+    return 0
