@@ -93,16 +93,17 @@ def regular_imaging_plan(
 class FramingConfig:
     """Frame and packet sizes seen by the accounting model (CCSDS TM over DVB-S2).
 
-    Defaults: 1115-octet TM transfer frames (6-octet primary header + 2-octet FECF → 1107 data octets), RS(255,223)
-    interleaved I=5 (1275 octets) + 4-octet ASM = 1279-octet CADU; each chunk travels in Space Packets of at most
-    ``max_packet_data_bytes`` with ``packet_overhead_bytes`` each (6 primary + 6 CUC time + 2 CRC).
+    Defaults are those of :mod:`onboard.packets`: 1115-octet TM transfer frames (6-octet primary header + 2-octet
+    FECF → 1107 data octets), RS(255,223) interleaved I=5 (1275 octets) + 4-octet ASM = 1279-octet CADU; each chunk
+    travels in Space Packets of at most ``max_packet_data_bytes`` user octets with ``packet_overhead_bytes`` each
+    (6 primary header + 19 secondary header (CUC time, chunk descriptor) + 2 CRC).
     """
 
     frame_bytes: int = 1115
     frame_overhead_bytes: int = 8
     cadu_bytes: int = 1279
-    packet_overhead_bytes: int = 14
-    max_packet_data_bytes: int = 65_522
+    packet_overhead_bytes: int = 27
+    max_packet_data_bytes: int = 4096
 
     @property
     def frame_data_bytes(self) -> int:
@@ -205,6 +206,53 @@ def speed_ratio(result: AccountingResult) -> float:
     return result.simulated_s / result.wall_s if result.wall_s > 0 else math.inf
 
 
+class Transport:
+    """How the items sent in one step cross the link. Subclasses: :class:`AccountingTransport` (frames lost at
+    random, nothing built) and ``sim.bittrue.BitTrueTransport`` (real packets, frames, RS, bit errors)."""
+
+    def channel_bytes(self, item: StorageItem) -> int:
+        """Octets an item occupies in the transfer-frame data fields."""
+        raise NotImplementedError
+
+    def start_contact(self, contact: "Contact") -> None:
+        """A new contact begins (a burst-channel state does not carry over from the last one)."""
+
+    def end_contact(self, contact: "Contact") -> None:
+        """The contact is over (the ground may process what it received)."""
+
+    def send(self, items: list[StorageItem], frame_loss_prob: float, rng: np.random.Generator, t_s: float
+             ) -> tuple[np.ndarray, int, int]:
+        """Send ``items`` back to back in whole frames; return (lost flag per item, frames sent, frames lost)."""
+        raise NotImplementedError
+
+
+class AccountingTransport(Transport):
+    """Accounting mode: items packed back to back into frame data fields, frames lost from the link's loss
+    probability OR the Gilbert–Elliott burst channel; an item is lost when any frame carrying part of it is."""
+
+    def __init__(self, framing: FramingConfig, channel: GilbertElliott | None = None) -> None:
+        self.framing = framing
+        self.channel = channel
+        self.ge_state: bool | None = None
+
+    def channel_bytes(self, item: StorageItem) -> int:
+        return self.framing.channel_bytes(item)
+
+    def start_contact(self, contact: "Contact") -> None:
+        self.ge_state = None
+
+    def send(self, items, frame_loss_prob, rng, t_s):
+        p_data = self.framing.frame_data_bytes
+        cost = np.fromiter((self.channel_bytes(it) for it in items), dtype=np.int64, count=len(items))
+        ends = np.cumsum(cost)
+        begins = ends - cost
+        frames_sent = int(-(-int(ends[-1]) // p_data))
+        lost, self.ge_state = frame_losses(frames_sent, frame_loss_prob, rng, self.channel, self.ge_state)
+        cs = np.concatenate(([0], np.cumsum(lost)))
+        first, last = begins // p_data, (ends - 1) // p_data
+        return (cs[last + 1] - cs[first]) > 0, frames_sent, int(lost.sum())
+
+
 def schedule_contacts(passes_by_station: Sequence[Sequence[Pass]], start: datetime) -> list[Contact]:
     """Sticky single-transmitter schedule: keep each pass until LOS, then hand over to the next visible one."""
     allp = sorted(
@@ -233,12 +281,19 @@ def simulate_accounting(
     config: AccountingConfig = AccountingConfig(),
     storage: OnboardStorage | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    transport: "Transport | None" = None,
+    enqueue: Callable[[SceneRequest, float], list[StorageItem]] | None = None,
 ) -> AccountingResult:
-    """Run the accounting-mode downlink simulation over ``[start, end)``.
+    """Run the downlink simulation over ``[start, end)``.
 
     ``link`` is one configuration for every station or a mapping station name → configuration. ``storage``
     may carry a store already holding data (default: an empty one of ``config.storage_capacity_bytes``).
     ``clock`` only measures the wall time reported in the result.
+
+    ``transport`` decides which of the items sent in a step arrive (default :class:`AccountingTransport`: frames
+    lost at random from the link FER and the burst channel); ``sim.bittrue.BitTrueTransport`` builds the real
+    frames instead. ``enqueue(scene, t_s)`` turns a scene request into storage items when its time comes
+    (default: ``scene.chunks()``); the end-to-end runner encodes the real image there.
     """
     wall0 = clock()
     t0, t1 = require_utc("start", start), require_utc("end", end)
@@ -250,6 +305,8 @@ def simulate_accounting(
     links = [link if isinstance(link, LinkConfig) else link[s.name] for s in stations]
     store = storage if storage is not None else OnboardStorage(config.storage_capacity_bytes)
     fr = config.framing
+    transport = transport if transport is not None else AccountingTransport(fr, config.channel)
+    size_of = transport.channel_bytes
     p_data = fr.frame_data_bytes
     data_per_channel_byte = fr.frame_bytes / fr.cadu_bytes
     frame_bits = fr.cadu_bytes * 8
@@ -269,7 +326,9 @@ def simulate_accounting(
     def enqueue_until(t_s: float) -> None:
         nonlocal next_scene
         while next_scene < len(scenes) and scene_t[next_scene] <= t_s:
-            for item in scenes[next_scene].chunks():
+            items = (enqueue(scenes[next_scene], scene_t[next_scene]) if enqueue is not None
+                     else scenes[next_scene].chunks())
+            for item in items:
                 store.enqueue(item)
                 created_s[item.key] = scene_t[next_scene]
             next_scene += 1
@@ -285,7 +344,7 @@ def simulate_accounting(
             lb.modcod_index >= 0, transfer_frame_loss_probability(lb.fer, frame_bits, kbch_data[safe]), 1.0
         )
         carry = 0.0
-        ge_state: bool | None = None
+        transport.start_contact(c)
         for k in range(n_steps):
             enqueue_until(float(t_steps[k]))
             t_end = float(t_steps[k] + durations[k])
@@ -300,17 +359,10 @@ def simulate_accounting(
                 budget = carry + rate * durations[k] / 8.0 * data_per_channel_byte
                 # Whole frames only: capacity in frame data bytes.
                 budget_data = math.floor(budget / fr.frame_bytes) * p_data
-                sent = store.drain(budget_data, size_of=fr.channel_bytes)
+                sent = store.drain(budget_data, size_of=size_of)
                 if sent:
-                    cost = np.fromiter((fr.channel_bytes(it) for it in sent), dtype=np.int64, count=len(sent))
-                    ends = np.cumsum(cost)
-                    begins = ends - cost
-                    frames_sent = int(-(-int(ends[-1]) // p_data))
-                    lost, ge_state = frame_losses(frames_sent, float(p_loss[k]), rng, config.channel, ge_state)
-                    frames_lost = int(lost.sum())
-                    cs = np.concatenate(([0], np.cumsum(lost)))
-                    first, last = begins // p_data, (ends - 1) // p_data
-                    item_lost = (cs[last + 1] - cs[first]) > 0
+                    item_lost, frames_sent, frames_lost = transport.send(sent, float(p_loss[k]), rng,
+                                                                         float(t_steps[k]))
                     used = frames_sent * fr.frame_bytes
                 else:
                     item_lost = np.zeros(0, dtype=bool)
@@ -343,6 +395,7 @@ def simulate_accounting(
                     sum(it.n_bytes for it in sent), bytes_delivered, store.bytes_queued,
                 )
             )
+        transport.end_contact(c)
     enqueue_until(math.nextafter(span_s, -math.inf))
     store.check()
 
