@@ -1,4 +1,4 @@
-"""Golden vector of the flight rANS stream (tests/golden/entropy_v1.json, annotated word by word).
+"""Golden vector of the flight rANS stream (tests/golden/entropy_v2.json, annotated word by word).
 
 Fails if the stream bytes or the default Gaussian tables change. Regenerate only on purpose with
 ``python tests/golden/make_entropy_golden.py``.
@@ -13,7 +13,7 @@ import pytest
 
 from onboard.entropy import decode_with_indexes, default_scale_table, encode_with_indexes, gaussian_tables
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "entropy_v1.json"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "entropy_v2.json"
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +44,8 @@ def test_golden_stream_decodes(golden, tables):
 def test_golden_annotation_matches_bytes(golden):
     data = bytes.fromhex(golden["stream_hex"])
     assert len(data) == golden["stream_nbytes"]
-    assert len(golden["layout"]) == len(data) // 2
+    assert len(golden["layout"]) == len(data) // 4
     for j, entry in enumerate(golden["layout"]):
-        assert entry["bytes"] == f"{2 * j}-{2 * j + 1}"
-        assert int(entry["word"], 16) == int.from_bytes(data[2 * j:2 * j + 2], "little")
+        assert entry["bytes"] == f"{4 * j}-{4 * j + 3}"
+        assert int(entry["word"], 16) == int.from_bytes(data[4 * j:4 * j + 4], "little")
     assert golden["escaped_positions"], "the golden input must exercise the escape path"
