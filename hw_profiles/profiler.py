@@ -40,10 +40,10 @@ __all__ = [
     "ENCODER_FILES",
 ]
 
-#: variant -> the encoder's model files inside a package directory, in execution order
+#: variant -> the encoder's model files inside a package directory, in execution order (onboard.package names)
 ENCODER_FILES = {
-    "fp32": ("g_a_fp32.onnx", "h_a_fp32.onnx"),
-    "int8": ("g_a_int8.onnx", "h_a_int8.onnx"),
+    "fp32": ("g_a.fp32.onnx", "h_a.fp32.onnx"),
+    "int8": ("g_a.int8.onnx", "h_a.int8.onnx"),
 }
 
 _ORT_TYPES = {
@@ -431,7 +431,7 @@ def profile_package(package_dir: str | os.PathLike, profiles: Any = "all", *, ti
                     threads: int | None = None, instrument_msps: float = 10.0) -> ProfileReport:
     """Profile a model package's encoder (g_a then h_a on g_a's output) for each variant present.
 
-    ``package_dir`` holds ``manifest.json`` and ``g_a_<variant>.onnx`` / ``h_a_<variant>.onnx``. The band count
+    ``package_dir`` holds ``manifest.json`` and ``g_a.<variant>.onnx`` / ``h_a.<variant>.onnx``. The band count
     is g_a's input channel count. Variants whose files are missing are skipped and noted.
     """
     pkg = Path(package_dir)

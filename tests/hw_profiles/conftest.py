@@ -95,9 +95,9 @@ def small_net_model() -> onnx.ModelProto:
 def tiny_package(tmp_path_factory) -> Path:
     """A model package directory: manifest.json + g_a/h_a in fp32 and QDQ int8 (g_a 3->8->12, h_a 12->8->6)."""
     d = tmp_path_factory.mktemp("pkg")
-    onnx.save(conv_encoder(3, 8, 12, "g_a"), d / "g_a_fp32.onnx")
-    onnx.save(conv_encoder(12, 8, 6, "h_a"), d / "h_a_fp32.onnx")
-    quantize_qdq(d / "g_a_fp32.onnx", d / "g_a_int8.onnx", (1, 3, 32, 32))
-    quantize_qdq(d / "h_a_fp32.onnx", d / "h_a_int8.onnx", (1, 12, 8, 8))
+    onnx.save(conv_encoder(3, 8, 12, "g_a"), d / "g_a.fp32.onnx")
+    onnx.save(conv_encoder(12, 8, 6, "h_a"), d / "h_a.fp32.onnx")
+    quantize_qdq(d / "g_a.fp32.onnx", d / "g_a.int8.onnx", (1, 3, 32, 32))
+    quantize_qdq(d / "h_a.fp32.onnx", d / "h_a.int8.onnx", (1, 12, 8, 8))
     (d / "manifest.json").write_text(json.dumps({"name": "tiny-test-package", "bands": 3}))
     return d

@@ -1,0 +1,233 @@
+"""``satcomp rd``: rate–distortion of model packages against JPEG 2000 on the same images or cubes.
+
+For every input and every package that can take it: encode (int8 and fp32 ``g_a``), decode on the ground path,
+rate on the whole container (headers included), PSNR (peak from the bit depth), MS-SSIM (images) or SAM
+(cubes). Baselines in the same run: JPEG 2000 (OpenJPEG through Pillow, irreversible 9/7, colour transform on
+RGB) for images; band-by-band JPEG 2000 and KLT + JPEG 2000 for cubes (``tools/baselines.py``).
+
+Rate unit: bits per pixel (all bands) for images of up to 3 bands, bits per pixel per band (bpppb) for cubes.
+Curves are averaged over the inputs at each rate point (each package is one point), and BD-rates
+(Bjøntegaard, cubic fit) of the learned curve against each baseline and of int8 against fp32 are reported,
+both on the averaged curves and as the mean of the per-input values. Outputs: ``rd.json``, ``rd.png``.
+
+Example:
+    satcomp rd --package hp-rgb-q0 --package hp-rgb-q1 ... ../shared/data/kodak --out out/rd
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tools.baselines import bd_rate, jpeg2000_bands, jpeg2000_image, klt_jpeg2000
+
+
+def _metrics(ref: np.ndarray, rec: np.ndarray, bit_depth: int, cube: bool) -> dict:
+    from ground.metrics import ms_ssim, psnr_db, sam_deg
+
+    out = {"psnr_db": psnr_db(ref, rec, bit_depth)}
+    if cube:
+        out["sam_deg"] = sam_deg(ref, rec)
+    else:
+        out["ms_ssim"] = ms_ssim(ref, rec, bit_depth)
+    return out
+
+
+def _is_cube(img: np.ndarray) -> bool:
+    return img.ndim == 3 and img.shape[2] > 3
+
+
+def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, echo=print, name: str = ""):
+    """All points for one input: ``{method: [ {rate, psnr_db, ...}, ... ]}``."""
+    import ground
+    import onboard
+    from onboard.encoder import bit_depth_of
+    from onboard.errors import UnsupportedInputError
+
+    cube = _is_cube(img)
+    arr3 = img if img.ndim == 3 else img[:, :, None]
+    bands = arr3.shape[2]
+    samples = arr3.shape[0] * arr3.shape[1] * (bands if cube else 1)
+    bit_depth = bit_depth_of(arr3)
+    points: dict[str, list[dict]] = {}
+    for prec in precisions:
+        for pkg in packages:
+            try:
+                t0 = time.perf_counter()
+                coded = onboard.encode_image(img, pkg, precision=prec)
+                t1 = time.perf_counter()
+            except UnsupportedInputError as exc:
+                echo(f"  {name}: {pkg.name} skipped ({exc})")
+                break
+            rec = ground.decode_image(coded.to_bytes(), pkg)
+            t2 = time.perf_counter()
+            p = {"package": pkg.name, "rate": 8.0 * coded.nbytes / samples, "encode_s": t1 - t0,
+                 "decode_s": t2 - t1, **_metrics(img, rec, bit_depth, cube)}
+            points.setdefault(f"learned-{prec}", []).append(p)
+    learned = points.get(f"learned-{precisions[0]}", [])
+    if not learned:
+        return points, cube
+    rates = [p["rate"] for p in learned]
+    targets = np.geomspace(min(rates) * 0.6, max(rates) * 1.5, n_baseline)
+    for t in targets:
+        if cube:
+            n, rec = jpeg2000_bands(img, float(t))
+            points.setdefault("jpeg2000-bands", []).append({"rate": 8.0 * n / samples, "target": float(t),
+                                                            **_metrics(img, rec, bit_depth, cube)})
+            try:
+                n, rec = klt_jpeg2000(img, float(t))
+                points.setdefault("klt-jpeg2000", []).append({"rate": 8.0 * n / samples, "target": float(t),
+                                                              **_metrics(img, rec, bit_depth, cube)})
+            except ValueError:
+                pass
+        else:
+            n, rec = jpeg2000_image(img, float(t))
+            points.setdefault("jpeg2000", []).append({"rate": 8.0 * n / samples, "target": float(t),
+                                                      **_metrics(img, rec, bit_depth, cube)})
+    return points, cube
+
+
+def _curve(pts: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
+    r = np.array([p["rate"] for p in pts])
+    d = np.array([p[key] for p in pts])
+    o = np.argsort(r)
+    return r[o], d[o]
+
+
+def summarise(per_input: list[dict], precisions) -> dict:
+    """Average curves over inputs (point k of a method averaged across inputs) and BD-rates."""
+    methods = sorted({m for pi in per_input for m in pi["points"]})
+    avg = {}
+    for m in methods:
+        lists = [pi["points"][m] for pi in per_input if m in pi["points"]]
+        n = min(len(lst) for lst in lists)
+        keys = [k for k in lists[0][0] if isinstance(lists[0][0][k], (int, float))]
+        avg[m] = {k: [float(np.mean([lst[i][k] for lst in lists])) for i in range(n)] for k in keys}
+        avg[m]["n_inputs"] = len(lists)
+        if "package" in lists[0][0]:
+            avg[m]["package"] = [lists[0][i]["package"] for i in range(n)]
+    learned = f"learned-{precisions[0]}"
+    bd = {}
+    for m in methods:
+        if m.startswith("learned"):
+            continue
+        if learned in avg:
+            bd[f"{learned} vs {m} (averaged curves, PSNR)"] = bd_rate(avg[m]["rate"], avg[m]["psnr_db"],
+                                                                      avg[learned]["rate"], avg[learned]["psnr_db"])
+            per = [bd_rate(*_curve(pi["points"][m], "psnr_db"), *_curve(pi["points"][learned], "psnr_db"))
+                   for pi in per_input if m in pi["points"] and learned in pi["points"]]
+            per = [v for v in per if not math.isnan(v)]
+            bd[f"{learned} vs {m} (mean of per-input, PSNR)"] = float(np.mean(per)) if per else math.nan
+            if "ms_ssim" in avg[m]:
+                def msdb(v):
+                    return -10 * np.log10(np.maximum(1 - np.asarray(v), 1e-12))
+                bd[f"{learned} vs {m} (averaged curves, MS-SSIM dB)"] = bd_rate(
+                    avg[m]["rate"], msdb(avg[m]["ms_ssim"]), avg[learned]["rate"], msdb(avg[learned]["ms_ssim"]))
+    if "learned-int8" in avg and "learned-fp32" in avg:
+        bd["learned-int8 vs learned-fp32 (averaged curves, PSNR)"] = bd_rate(
+            avg["learned-fp32"]["rate"], avg["learned-fp32"]["psnr_db"], avg["learned-int8"]["rate"],
+            avg["learned-int8"]["psnr_db"])
+    return {"average": avg, "bd_rate_percent": bd}
+
+
+def plot(summary: dict, out: Path, rate_unit: str, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    avg = summary["average"]
+    has_ms = any("ms_ssim" in v for v in avg.values())
+    fig, axes = plt.subplots(1, 2 if has_ms else 1, figsize=(11 if has_ms else 6, 4.2))
+    axes = np.atleast_1d(axes)
+    for m, v in sorted(avg.items()):
+        style = "o-" if m.startswith("learned") else "s--"
+        axes[0].plot(v["rate"], v["psnr_db"], style, label=f"{m} (n={v['n_inputs']})", ms=4)
+        if has_ms and "ms_ssim" in v:
+            axes[1].plot(v["rate"], -10 * np.log10(np.maximum(1 - np.array(v["ms_ssim"]), 1e-12)), style, label=m,
+                         ms=4)
+    axes[0].set_xlabel(rate_unit)
+    axes[0].set_ylabel("PSNR (dB)")
+    axes[0].grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    axes[0].set_title(title, fontsize=9)
+    if has_ms:
+        axes[1].set_xlabel(rate_unit)
+        axes[1].set_ylabel("MS-SSIM (dB)")
+        axes[1].grid(alpha=0.3)
+    fig.tight_layout()
+    path = out / "rd.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--package", action="append", required=True,
+                   help="zoo name or package directory; repeat for each rate point (or give a family prefix "
+                        "such as hp-rgb to take every zoo package of that family)")
+    p.add_argument("inputs", nargs="+", help="images, cubes or folders")
+    p.add_argument("--out", required=True)
+    p.add_argument("--precision", nargs="+", default=["int8", "fp32"], choices=["int8", "fp32"])
+    p.add_argument("--baseline-points", type=int, default=8)
+    p.add_argument("--limit", type=int, default=None, help="use only the first N inputs")
+
+
+def resolve_packages(names: list[str]):
+    import onboard
+    from onboard.zoo import resolve
+
+    out = []
+    for n in names:
+        fam = [a for a in onboard.zoo.available() if a.rsplit("-q", 1)[0] == n]
+        out.extend(resolve(a) for a in fam) if fam else out.append(resolve(n))
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from onboard.imageio import read_array
+    from tools.verify import expand_inputs
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    packages = resolve_packages(args.package)
+    files = expand_inputs(args.inputs)[: args.limit]
+    per_input = []
+    cube_mode = None
+    for f in files:
+        img = read_array(f)
+        t = time.perf_counter()
+        points, cube = evaluate_input(img, packages, args.precision, args.baseline_points, name=f.name)
+        if not points:
+            continue
+        if cube_mode is None:
+            cube_mode = cube
+        elif cube_mode != cube:
+            print(f"{f.name}: skipped (mixing images and cubes in one RD run)")
+            continue
+        per_input.append({"file": str(f), "shape": list(img.shape), "dtype": str(img.dtype), "points": points})
+        best = points.get(f"learned-{args.precision[0]}", [])
+        print(f"{f.name}: {len(best)} learned points, {time.perf_counter() - t:.1f} s")
+    if not per_input:
+        print("rd: no input could be coded by the given packages")
+        return 1
+    summary = summarise(per_input, args.precision)
+    unit = "bits per pixel per band" if cube_mode else "bits per pixel"
+    doc = {"rate_unit": unit, "packages": [p.name for p in packages], "inputs": [pi["file"] for pi in per_input],
+           **summary, "per_input": per_input}
+    (out / "rd.json").write_text(json.dumps(doc, indent=1))
+    plot(summary, out, unit, f"{len(per_input)} inputs; " + ", ".join(
+        f"BD {k.split(' (')[0].split(' vs ')[1]} {v:+.1f}%" for k, v in summary["bd_rate_percent"].items()
+        if "averaged curves, PSNR" in k and not math.isnan(v)))
+    print(f"\n{'method':<20}" + "".join(f"{'pt' + str(i):>18}" for i in range(5)))
+    for m, v in sorted(summary["average"].items()):
+        print(f"{m:<20}" + "".join(f"{r:8.3f} {p:6.2f}dB " for r, p in zip(v["rate"], v["psnr_db"])))
+    print()
+    for k, v in summary["bd_rate_percent"].items():
+        print(f"BD-rate {k}: {v:+.2f} %")
+    print(f"wrote {out / 'rd.json'} and {out / 'rd.png'}")
+    return 0
