@@ -151,6 +151,77 @@ def decode_latents(scene: CodedScene, package, chunk_ids: list[int], slots, timi
     return out
 
 
+def decode_tiles(scene: CodedScene, package, chunk_ids: list[int] | None = None, *, target: str = "cpu",
+                 workers: int | None = None, timings: dict | None = None, errors: dict | None = None
+                 ) -> dict[int, np.ndarray]:
+    """The distributable stage: entropy decoding, hyper-synthesis and synthesis of ``chunk_ids`` (default: every
+    present chunk). Returns chunk -> x_hat (bands, pad_h, pad_w) float32 in [0, 1] for the chunks that decode;
+    failures go to ``errors``, stage seconds to ``timings``. The same chunk gives the same pixels whichever
+    process, thread count or partition decodes it."""
+    header = scene.header
+    timings = {} if timings is None else timings
+    errors = {} if errors is None else errors
+    slots = tile_slots(header.height, header.width, header.tile_h, header.tile_w, package.tile_multiple)
+    if chunk_ids is None:
+        chunk_ids = sorted(ch.index for ch in scene.chunks if 0 <= ch.index < header.n_chunks)
+    latents = decode_latents(scene, package, chunk_ids, slots, timings, errors)
+    t0 = time.perf_counter()
+    ids = sorted(latents)
+    n_workers = workers or default_workers()
+
+    def run(cid: int) -> np.ndarray:
+        return synthesize(package, latents[cid].y_hat, target)
+
+    if n_workers > 1 and len(ids) > 1:
+        with ThreadPoolExecutor(n_workers) as pool:
+            outs = list(pool.map(run, ids))
+    else:
+        outs = [run(cid) for cid in ids]
+    timings["synthesis"] = timings.get("synthesis", 0.0) + time.perf_counter() - t0
+    return dict(zip(ids, outs))
+
+
+def assemble(header, package, tiles: dict[int, np.ndarray], errors: dict[int, str], *, conceal: bool = True,
+             timings: dict | None = None) -> DecodedScene:
+    """Stitch decoded tiles into the scene (crop padding, drop cluster padding), conceal what is missing,
+    denormalise to the original dtype. ``tiles`` from :func:`decode_tiles` (possibly several merged)."""
+    timings = {} if timings is None else timings
+    t0 = time.perf_counter()
+    h, w, c = header.height, header.width, header.bands
+    slots = tile_slots(h, w, header.tile_h, header.tile_w, package.tile_multiple)
+    groups = band_groups(c, package)
+    n_groups = len(groups)
+    status = np.full(header.n_chunks, STATUS_MISSING, np.uint8)
+    recon = np.zeros((h, w, c), np.float32)
+    valid = np.zeros((h, w, c), bool)
+    for cid in sorted(tiles):
+        x = tiles[cid]
+        slot = slots[cid // n_groups]
+        g = cid % n_groups
+        bands = groups[g]
+        real = _real_bands(bands, g, c, package)
+        tile = x[:len(bands), :slot.h, :slot.w].transpose(1, 2, 0)
+        ys, xs = slice(slot.y0, slot.y0 + slot.h), slice(slot.x0, slot.x0 + slot.w)
+        recon[ys, xs, bands[:real]] = tile[:, :, :real]
+        valid[ys, xs, bands[:real]] = True
+        status[cid] = STATUS_RECEIVED
+    for cid in errors:
+        if 0 <= cid < header.n_chunks:
+            status[cid] = STATUS_CORRUPTED
+    timings["stitch"] = time.perf_counter() - t0
+    if conceal and not valid.all():
+        from ground.concealment import conceal_lost
+
+        t1 = time.perf_counter()
+        recon = conceal_lost(recon, valid)
+        timings["concealment"] = time.perf_counter() - t1
+    image = denormalise(recon, header.band_ranges or [(0, 1)] * c, header.dtype)
+    if header.two_d:
+        image = image[:, :, 0]
+    return DecodedScene(image=image, chunk_status=status, pixel_valid=valid, errors=dict(errors),
+                        timings_s=timings)
+
+
 def decode_scene(coded, package, *, target: str = "cpu", workers: int | None = None,
                  conceal: bool = True) -> DecodedScene:
     """Decode every chunk that arrived; never raises for a chunk-level problem.
@@ -163,55 +234,11 @@ def decode_scene(coded, package, *, target: str = "cpu", workers: int | None = N
 
     scene = _as_scene(coded)
     package = resolve(package)
-    header = scene.header
-    check_package(header, package)
+    check_package(scene.header, package)
     timings: dict[str, float] = {}
     errors: dict[int, str] = {}
-    h, w, c = header.height, header.width, header.bands
-    slots = tile_slots(h, w, header.tile_h, header.tile_w, package.tile_multiple)
-    groups = band_groups(c, package)
-    n_groups = len(groups)
-    status = np.full(header.n_chunks, STATUS_MISSING, np.uint8)
-    present = sorted(ch.index for ch in scene.chunks if 0 <= ch.index < header.n_chunks)
-    latents = decode_latents(scene, package, present, slots, timings, errors)
-    t0 = time.perf_counter()
-    recon = np.zeros((h, w, c), np.float32)
-    valid = np.zeros((h, w, c), bool)
-    ids = sorted(latents)
-    n_workers = workers or default_workers()
-
-    def run(cid: int) -> np.ndarray:
-        return synthesize(package, latents[cid].y_hat, target)
-
-    if n_workers > 1 and len(ids) > 1:
-        with ThreadPoolExecutor(n_workers) as pool:
-            outs = list(pool.map(run, ids))
-    else:
-        outs = [run(cid) for cid in ids]
-    for cid, x in zip(ids, outs):
-        slot = slots[cid // n_groups]
-        g = cid % n_groups
-        bands = groups[g]
-        real = _real_bands(bands, g, c, package)
-        tile = x[:len(bands), :slot.h, :slot.w].transpose(1, 2, 0)
-        ys, xs = slice(slot.y0, slot.y0 + slot.h), slice(slot.x0, slot.x0 + slot.w)
-        recon[ys, xs, bands[:real]] = tile[:, :, :real]
-        valid[ys, xs, bands[:real]] = True
-        status[cid] = STATUS_RECEIVED
-    for cid, _reason in errors.items():
-        status[cid] = STATUS_CORRUPTED
-    timings["synthesis"] = time.perf_counter() - t0
-    if conceal and not valid.all():
-        from ground.concealment import conceal_lost
-
-        t1 = time.perf_counter()
-        concealed = conceal_lost(recon, valid)
-        recon = concealed
-        timings["concealment"] = time.perf_counter() - t1
-    image = denormalise(recon, header.band_ranges or [(0, 1)] * c, header.dtype)
-    if header.two_d:
-        image = image[:, :, 0]
-    return DecodedScene(image=image, chunk_status=status, pixel_valid=valid, errors=errors, timings_s=timings)
+    tiles = decode_tiles(scene, package, target=target, workers=workers, timings=timings, errors=errors)
+    return assemble(scene.header, package, tiles, errors, conceal=conceal, timings=timings)
 
 
 def _real_bands(bands: np.ndarray, g: int, n_bands: int, package) -> int:

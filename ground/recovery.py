@@ -14,6 +14,7 @@ checks, so what ``Recovery.scenes[sid].to_coded_scene()`` holds is exactly what 
 from __future__ import annotations
 
 import collections
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 
@@ -60,6 +61,8 @@ class Recovery:
     records_failed: int = 0
     records_conflicting: int = 0
     internal_errors: list[str] = field(default_factory=list)
+    #: seconds spent in the frame layer (sync, derandomize, RS, FECF) and the packet layer (demux, reassembly)
+    timings_s: dict[str, float] = field(default_factory=dict)
 
     def _absorb(self, stats) -> None:
         for f in fields(stats):
@@ -147,6 +150,8 @@ def recover(frames: Iterable[bytes] | bytes, *, frame_length: int = DEFAULT_FRAM
     pstats = PacketStats()
     reassembler = Reassembler(pstats, rec.scenes)
     demux = VirtualChannelDemux(pstats)
+    t_start = time.perf_counter()
+    t_packets = 0.0
     try:
         stream = _as_stream(frames, rec)
         rec.input_bytes = len(stream)
@@ -155,6 +160,7 @@ def recover(frames: Iterable[bytes] | bytes, *, frame_length: int = DEFAULT_FRAM
         for df in iter_frames(stream, fstats, frame_length=frame_length, interleave=interleave, basis=basis,
                               randomized=randomized, fecf=fecf, scid=scid,
                               max_asm_bit_errors=max_asm_bit_errors):
+            t0 = time.perf_counter()
             if df.raw in recent_set:
                 rec.frames_duplicate += 1
                 continue
@@ -165,12 +171,16 @@ def recover(frames: Iterable[bytes] | bytes, *, frame_length: int = DEFAULT_FRAM
             rec.frames_ok += 1
             for packet in demux.push(df.frame):
                 reassembler.push(packet)
+            t_packets += time.perf_counter() - t0
     except Exception as exc:  # noqa: BLE001 - the contract is "never raises on input bytes"
         rec.internal_errors.append(f"{type(exc).__name__}: {exc}")
+    t0 = time.perf_counter()
     try:
         reassembler.finish()
     except Exception as exc:  # noqa: BLE001
         rec.internal_errors.append(f"{type(exc).__name__}: {exc}")
+    t_packets += time.perf_counter() - t0
+    rec.timings_s = {"sync_rs": time.perf_counter() - t_start - t_packets, "reassembly": t_packets}
     rec._absorb(fstats)
     rec._absorb(pstats)
     return rec
