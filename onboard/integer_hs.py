@@ -57,20 +57,30 @@ class IntLayer:
             raise ValueError(f"shift {self.shift} outside 0..48")
 
 
+EXACT_FLOAT_LIMIT = 2 ** 53  # every integer of smaller magnitude is a float64, and so is every sum of them
+
+
 def _conv3x3_int(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Exact integer 3x3 'same' conv: x (B, Cin, H, W) int64, w (Cout, Cin, 3, 3) int64 -> (B, Cout, H, W)."""
+    """Exact integer 3x3 'same' conv: x (B, Cin, H, W) integers, w (Cout, Cin, 3, 3) -> int64 (B, Cout, H, W).
+
+    Computed as a float64 matrix product (BLAS), which is EXACT here: inputs and weights are integers, and
+    the bound ``max|x| * max|w| * 9 * Cin < 2**53`` (checked) keeps every product and every partial sum an
+    integer that float64 represents exactly, so the result does not depend on the summation order, the
+    BLAS library, the thread count or the machine.
+    """
     b, cin, h, wd = x.shape
-    xp = np.zeros((b, cin, h + 2, wd + 2), dtype=np.int64)
-    xp[:, :, 1:-1, 1:-1] = x
-    cols = np.empty((b, cin, 3, 3, h, wd), dtype=np.int64)
+    bound = int(np.max(np.abs(x), initial=0)) * int(np.max(np.abs(w), initial=0)) * 9 * cin
+    if bound >= EXACT_FLOAT_LIMIT:
+        raise ValueError(f"integer conv bound {bound} >= 2**53: float64 would not be exact")
+    xp = np.zeros((cin, b, h + 2, wd + 2), dtype=np.float64)
+    xp[:, :, 1:-1, 1:-1] = x.transpose(1, 0, 2, 3)
+    cols = np.empty((cin, 3, 3, b, h, wd), dtype=np.float64)
     for ky in range(3):
         for kx in range(3):
-            cols[:, :, ky, kx] = xp[:, :, ky:ky + h, kx:kx + wd]
-    cols = cols.reshape(b, cin * 9, h * wd)
-    wm = w.reshape(w.shape[0], cin * 9)
-    # int64 matmul is exact (numpy has no BLAS path for integers, so no reassociation can creep in)
-    out = np.matmul(wm[None], cols)
-    return out.reshape(b, w.shape[0], h, wd)
+            cols[:, ky, kx] = xp[:, :, ky:ky + h, kx:kx + wd]
+    wm = w.reshape(w.shape[0], cin * 9).astype(np.float64)
+    out = wm @ cols.reshape(cin * 9, b * h * wd)  # one GEMM for the whole batch
+    return out.astype(np.int64).reshape(w.shape[0], b, h, wd).transpose(1, 0, 2, 3)
 
 
 def depth_to_space_crd(x: np.ndarray, r: int = 2) -> np.ndarray:
@@ -93,6 +103,13 @@ class IntegerHyperSynthesis:
 
     layers: tuple[IntLayer, IntLayer, IntLayer]
     thresholds: np.ndarray  # int64 (M, n_thresholds), non-decreasing along axis 1
+
+    def __post_init__(self) -> None:
+        t = np.asarray(self.thresholds)
+        if t.ndim != 2 or t.shape[0] != self.layers[2].weight.shape[0]:
+            raise ValueError(f"thresholds must be (M={self.layers[2].weight.shape[0]}, n), got {t.shape}")
+        if t.shape[1] and np.any(np.diff(t, axis=1) < 0):
+            raise ValueError("thresholds must be non-decreasing along each channel")
 
     @property
     def nz(self) -> int:
@@ -119,9 +136,9 @@ class IntegerHyperSynthesis:
         """z_hat (B, Nz, h, w) -> scale-table indexes (B, M, 4h, 4w) int32."""
         v = self.activations(z_hat)
         t = self.thresholds
-        idx = np.zeros(v.shape, dtype=np.int32)
-        for i in range(t.shape[1]):
-            idx += (v >= t[:, i].reshape(1, -1, 1, 1)).astype(np.int32)
+        idx = np.empty(v.shape, dtype=np.int32)
+        for c in range(v.shape[1]):  # count of thresholds <= v (thresholds are non-decreasing per channel)
+            idx[:, c] = np.searchsorted(t[c], v[:, c], side="right")
         return idx
 
     # --- serialisation --------------------------------------------------------------------------
