@@ -23,10 +23,10 @@ Binary layout (all integers big-endian, field widths are the named constants bel
       header_crc       2  CRC-16-CCITT of the octets above (binascii.crc_hqx, init 0xFFFF)
     per-band ranges (only when flags bit0): bands x (lo, hi), each 16 bits (u16 for unsigned dtypes, i16 for
                      int16), followed by CRC-16 of that table
-    Chunk records, n_present of them, each:
-      index            4  u32 chunk index (tile-major, cluster-minor)
-      length           4  u32 payload octets
-      crc32            4  zlib.crc32 of the payload
+    Chunk records, n_present of them, each (5 to 14 octets of overhead, 7 for a typical chunk):
+      index          1-5  unsigned LEB128 varint: chunk index (tile-major, cluster-minor)
+      length         1-5  unsigned LEB128 varint: payload octets
+      crc32            4  zlib.crc32 of the index and length octets and the payload (big-endian)
       payload   length
 
 A chunk index maps to its position: ``tile = index // n_clusters``, ``cluster = index % n_clusters``,
@@ -63,8 +63,8 @@ HEADER_FIXED_SIZE = HEADER_BODY_SIZE + HEADER_CRC_SIZE  # 72
 BAND_RANGE_SIZE = 4  # lo + hi, 16 bits each (every supported dtype fits 16 bits)
 FLAG_BAND_RANGES = 0x01
 FLAG_2D = 0x02
-_CHUNK_STRUCT = struct.Struct(">III")
-CHUNK_RECORD_HEADER_SIZE = _CHUNK_STRUCT.size  # 12
+CHUNK_CRC_SIZE = 4
+MAX_VARINT_OCTETS = 5  # enough for any u32
 PACKAGE_ID_SIZE = 32
 
 DTYPE_CODES = {"uint8": 0, "uint16": 1, "int16": 2}
@@ -237,6 +237,35 @@ class SceneHeader:
         return header, end
 
 
+def uvarint(n: int) -> bytes:
+    """Unsigned LEB128 of a non-negative int."""
+    if n < 0:
+        raise ValueError(f"uvarint of a negative number {n}")
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def read_uvarint(data: bytes, pos: int = 0, max_octets: int = MAX_VARINT_OCTETS) -> tuple[int, int]:
+    """Parse an unsigned LEB128 at ``pos``; returns (value, position after it). CorruptStreamError when it is
+    truncated or longer than ``max_octets``."""
+    value = 0
+    for i in range(max_octets):
+        if pos + i >= len(data):
+            raise CorruptStreamError(f"varint truncated at offset {pos + i}")
+        b = data[pos + i]
+        value |= (b & 0x7F) << (7 * i)
+        if not b & 0x80:
+            return value, pos + i + 1
+    raise CorruptStreamError(f"varint longer than {max_octets} octets at offset {pos}")
+
+
 @dataclass(frozen=True)
 class Chunk:
     """One independently decodable unit: one tile (x one band cluster)."""
@@ -245,21 +274,26 @@ class Chunk:
     payload: bytes
 
     def pack(self) -> bytes:
-        return _CHUNK_STRUCT.pack(self.index, len(self.payload), zlib.crc32(self.payload)) + self.payload
+        head = uvarint(self.index) + uvarint(len(self.payload))
+        crc = zlib.crc32(self.payload, zlib.crc32(head))
+        return head + crc.to_bytes(CHUNK_CRC_SIZE, "big") + self.payload
 
     @classmethod
     def unpack(cls, data: bytes, offset: int = 0) -> tuple["Chunk", int]:
         """Parse one chunk record at ``offset``; raise CorruptStreamError on a CRC or length problem."""
-        if len(data) < offset + CHUNK_RECORD_HEADER_SIZE:
+        index, pos = read_uvarint(data, offset)
+        length, pos = read_uvarint(data, pos)
+        start = pos + CHUNK_CRC_SIZE
+        if len(data) < start:
             raise CorruptStreamError(f"chunk record truncated at offset {offset}")
-        index, length, crc = _CHUNK_STRUCT.unpack_from(data, offset)
-        start = offset + CHUNK_RECORD_HEADER_SIZE
+        crc = int.from_bytes(data[pos:start], "big")
         if len(data) < start + length:
             raise CorruptStreamError(f"chunk {index}: payload of {length} octets truncated to "
                                      f"{len(data) - start}")
         payload = bytes(data[start:start + length])
-        if zlib.crc32(payload) != crc:
-            raise CorruptStreamError(f"chunk {index}: CRC32 mismatch (computed 0x{zlib.crc32(payload):08X}, "
+        found = zlib.crc32(payload, zlib.crc32(bytes(data[offset:pos])))
+        if found != crc:
+            raise CorruptStreamError(f"chunk {index}: CRC32 mismatch (computed 0x{found:08X}, "
                                      f"stored 0x{crc:08X})")
         return cls(index, payload), start + length
 

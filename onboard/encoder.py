@@ -29,7 +29,9 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from onboard.container import Chunk, CodedScene, SceneHeader, band_ranges_of, datetime_to_cuc
+from onboard.container import (
+    Chunk, CodedScene, SceneHeader, band_ranges_of, datetime_to_cuc, read_uvarint, uvarint,
+)
 from onboard.errors import CorruptStreamError, UnsupportedInputError
 
 DEFAULT_TILE = 256
@@ -38,32 +40,6 @@ SUPPORTED_DTYPES = ("uint8", "uint16", "int16")
 
 
 # --- payload framing ------------------------------------------------------------------------------
-def uvarint(n: int) -> bytes:
-    """Unsigned LEB128."""
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def read_uvarint(data: bytes, pos: int = 0, max_bytes: int = 5) -> tuple[int, int]:
-    """Parse an unsigned LEB128 at ``pos``; returns (value, position after it)."""
-    value = 0
-    for i in range(max_bytes):
-        if pos + i >= len(data):
-            raise CorruptStreamError(f"varint truncated at offset {pos + i}")
-        b = data[pos + i]
-        value |= (b & 0x7F) << (7 * i)
-        if not b & 0x80:
-            return value, pos + i + 1
-    raise CorruptStreamError(f"varint longer than {max_bytes} octets at offset {pos}")
-
-
 def pack_payload(z_stream: bytes, y_stream: bytes) -> bytes:
     return uvarint(len(z_stream)) + z_stream + y_stream
 

@@ -45,11 +45,18 @@ def export_all(checkpoint: str, data: str, out: str, prefix: str, rates: list[in
 
     model, step = load_model(checkpoint)
     c = model.config
-    files = collect_files(data, bands=bands or c.bands)
+    cluster_bands = cluster_bands or c.cluster_bands
     rng = np.random.default_rng(seed)
-    pick = [files[i] for i in rng.permutation(len(files))[: 4 * n_calib]]
-    arrays = [a for a in (load_array(f) for f in pick) if min(a.shape[:2]) >= calib_size]
-    crops = calibration_crops(arrays, n_calib, calib_size, seed=seed)
+    if cluster_bands:
+        from onboard.models.data import CubeCropSampler, cube_files
+
+        sampler = CubeCropSampler(cube_files(data), cluster_bands, min(calib_size, 96))
+        crops = [sampler.sample(1, rng) for _ in range(n_calib)]
+    else:
+        files = collect_files(data, bands=bands or c.bands)
+        pick = [files[i] for i in rng.permutation(len(files))[: 4 * n_calib]]
+        arrays = [a for a in (load_array(f) for f in pick) if min(a.shape[:2]) >= calib_size]
+        crops = calibration_crops(arrays, n_calib, calib_size, seed=seed)
     qat = bool(model.h_s.l1.act_scale > 0)
     if not qat:
         calibrate_hyper_synthesis(model, crops)

@@ -1,6 +1,7 @@
 """Training loop for the variable-rate scale hyperprior (CPU by default, CUDA when present).
 
-Loss per batch: R + lambda_r * 255^2 * MSE with one rate point r drawn per batch. The last
+Loss per batch: R + lambda_r * 255^2 * MSE with one rate point r drawn per batch (R in bits per pixel for
+image models, bits per pixel per band for channel-clustered ones; MSE on the [0, 1]-normalised bands). The last
 ``qat_fraction`` of the steps calibrates then fake-quantizes the hyper-synthesis (quantization-aware
 fine-tuning) so the integer h_s costs almost nothing in rate. Checkpoints resume: ``ckpt.pt`` holds model,
 optimiser and step; ``weights.pt`` is weights-only (what gets committed).
@@ -23,12 +24,15 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
           seed: int = 0, bands: int = 3, n: int = 64, m: int = 96, nz: int = 48,
           lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.013, 0.025), qat_fraction: float = 0.15,
           threads: int = 2, device: str | None = None, checkpoint_every: int = 250,
-          init_weights: str | None = None, progress: bool = True) -> Path:
-    """Train (or resume) a model into ``out``; return the path of the weights-only file."""
+          init_weights: str | None = None, progress: bool = True, cluster_bands: int | None = None) -> Path:
+    """Train (or resume) a model into ``out``; return the path of the weights-only file.
+
+    ``cluster_bands=B`` trains the channel-clustered codec: B-band crops of the multi/hyperspectral cubes
+    with band-order and band-subset augmentation (:class:`onboard.models.data.CubeCropSampler`)."""
     import torch
     from tqdm import tqdm
 
-    from onboard.models.data import CropSampler, collect_files
+    from onboard.models.data import CropSampler, CubeCropSampler, collect_files, cube_files
     from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior
 
     torch.set_num_threads(threads)
@@ -36,7 +40,9 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    config = HyperpriorConfig(bands=bands, n=n, m=m, nz=nz, lambdas=tuple(lambdas))
+    if cluster_bands is not None:
+        bands = cluster_bands
+    config = HyperpriorConfig(bands=bands, n=n, m=m, nz=nz, lambdas=tuple(lambdas), cluster_bands=cluster_bands)
     model = ScaleHyperprior(config).to(dev)
     main_params = [p for n_, p in model.named_parameters() if not n_.endswith("quantiles")]
     opt = torch.optim.Adam(main_params, lr=lr)
@@ -53,14 +59,22 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
     elif init_weights:
         ck = torch.load(init_weights, map_location=dev, weights_only=False)
         model.load_state_dict(ck["model"] if "model" in ck else ck, strict=False)
-    files = collect_files(data, bands=bands)
-    sampler = CropSampler(files, bands=bands, crop=crop)
+    if cluster_bands is not None:
+        files = cube_files(data)
+        sampler = CubeCropSampler(files, cluster_bands, crop)
+        n_used = len(sampler.cubes)
+    else:
+        files = collect_files(data, bands=bands)
+        sampler = CropSampler(files, bands=bands, crop=crop)
+        n_used = len(sampler.images)
     rng = np.random.default_rng(seed + step)  # resume draws a fresh but reproducible stream
     (out_dir / "train_command.json").write_text(json.dumps({
         "command": f"satcomp train --data {data} --out {out} --steps {steps} --batch {batch} --crop {crop} "
                    f"--lr {lr} --seed {seed} --bands {bands} --n {n} --m {m} --nz {nz} "
-                   f"--lambdas {' '.join(str(v) for v in lambdas)}",
-        "files": len(files), "images_used": len(sampler.images), "config": config.to_dict()}, indent=2))
+                   f"--lambdas {' '.join(str(v) for v in lambdas)}"
+                   + (f" --cluster-bands {cluster_bands}" if cluster_bands else "")
+                   + (f" --init-weights {init_weights}" if init_weights else ""),
+        "files": len(files), "images_used": n_used, "config": config.to_dict()}, indent=2))
     qat_start = int(steps * (1 - qat_fraction))
     log = open(out_dir / "train_log.csv", "a")
     bar = tqdm(total=steps, initial=step, disable=not progress, dynamic_ncols=True)
@@ -74,7 +88,9 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
         r = int(rng.integers(len(lambdas)))
         x = torch.from_numpy(sampler.sample(batch, rng)).to(dev)
         outp = model(x, r)
-        npix = x.shape[0] * x.shape[2] * x.shape[3]
+        # rate per pixel for image models, per sample (pixel x band) for clustered ones: the clustered
+        # codec's operating points are in bits per pixel per band
+        npix = x.shape[0] * x.shape[2] * x.shape[3] * (x.shape[1] if cluster_bands else 1)
         bpp = (-torch.log2(outp["y_lik"]).sum() - torch.log2(outp["z_lik"]).sum()) / npix
         mse = torch.mean((outp["x_hat"] - x) ** 2)
         loss = bpp + lambdas[r] * 255 ** 2 * mse
@@ -124,13 +140,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-weights", default=None, help="start from these weights (fine-tuning)")
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--cluster-bands", type=int, default=None,
+                   help="train the channel-clustered codec with clusters of B bands on the cubes")
 
 
 def run(args: argparse.Namespace) -> int:
     path = train(args.data, args.out, args.steps, batch=args.batch, crop=args.crop, lr=args.lr, seed=args.seed,
                  bands=args.bands, n=args.n, m=args.m, nz=args.nz, lambdas=tuple(args.lambdas),
                  threads=args.threads, init_weights=args.init_weights, progress=not args.no_progress,
-                 checkpoint_every=args.checkpoint_every)
+                 checkpoint_every=args.checkpoint_every, cluster_bands=args.cluster_bands)
     print(f"weights: {path}")
     return 0
 

@@ -87,3 +87,106 @@ class CropSampler:
                 crop = crop[:, ::-1]
             out[b] = np.transpose(crop, (2, 0, 1))
         return out
+
+
+def cube_files(data_root: str | Path, purpose: str = "train", min_bands: int = 3) -> list[tuple[Path, list[int]]]:
+    """Multi/hyperspectral training cubes of ``data_root/manifest.json``: (file, scene indexes) pairs.
+
+    Takes every ``hsi/`` and ``multispectral/`` file of the purpose with at least ``min_bands`` bands; 4-D
+    stacks (N, H, W, C) list the scenes their purpose names (``train: scenes 0-1``)."""
+    root = Path(data_root)
+    out = []
+    for e in json.loads((root / "manifest.json").read_text())["files"]:
+        f = e["file"]
+        if not f.startswith(("hsi/", "multispectral/")) or e["shape"][-1] < min_bands:
+            continue
+        p = str(e.get("purpose", ""))
+        if len(e["shape"]) == 4:
+            scenes = _scenes_for(p, purpose, e["shape"][0])
+            if scenes:
+                out.append((root / f, scenes))
+        elif p.startswith(purpose):
+            out.append((root / f, []))
+    return out
+
+
+def _scenes_for(purpose_text: str, purpose: str, n: int) -> list[int]:
+    """Scene indexes of a 4-D stack whose purpose reads like 'train: scenes 0-1, dev-eval: scene 2'."""
+    import re
+
+    out = []
+    for part in purpose_text.split(","):
+        part = part.strip()
+        if not part.startswith(purpose):
+            continue
+        m = re.search(r"(\d+)\s*-\s*(\d+)", part) or re.search(r"(\d+)", part)
+        if m:
+            a = int(m.group(1))
+            b = int(m.group(2)) if m.lastindex and m.lastindex > 1 else a
+            out.extend(i for i in range(a, b + 1) if i < n)
+    return out
+
+
+class CubeCropSampler:
+    """Random crops of B bands from multi/hyperspectral cubes, for the channel-clustered codec.
+
+    Each cube is normalised per band by the band's own (min, max) over the cube, as the encoder normalises a
+    scene. A crop draws a cube (uniformly), a spatial window, flips/rotations, and B bands:
+
+    - contiguous bands (probability 0.5), as the default clustering sends them;
+    - a sorted random subset of B bands from a window of up to 3B consecutive bands (0.5): other sensors sample
+      the spectrum more coarsely or finely, so the model must not learn one band spacing;
+    - then the band order is reversed with probability 0.25;
+    - a cube with fewer than B bands is padded by repeating its last band, as the encoder pads;
+    - a cube smaller than the crop is taken whole and padded by edge replication, as the encoder pads an edge
+      tile (the small airborne cubes are 100 x 100 and crops must be multiples of 64).
+
+    ``sample(batch, rng)`` -> float32 (batch, B, crop, crop).
+    """
+
+    def __init__(self, files: list[tuple[Path, list[int]]], cluster_bands: int, crop: int):
+        self.b = cluster_bands
+        self.crop = crop
+        self.cubes = []
+        for f, scenes in files:
+            arr = np.load(f)["data"] if f.suffix == ".npz" else read_array(f, keep_2d=False)
+            stack = [arr[s] for s in scenes] if arr.ndim == 4 else [arr]
+            for a in stack:
+                if min(a.shape[:2]) >= crop // 2:
+                    self.cubes.append(normalise_bands(a))
+        if not self.cubes:
+            raise ValueError(f"no cube of at least {crop // 2}x{crop // 2} among {len(files)} files")
+
+    def _bands(self, c: int, rng: np.random.Generator) -> np.ndarray:
+        b = self.b
+        if c <= b:
+            idx = np.arange(c)
+        elif rng.random() < 0.5:
+            s = int(rng.integers(c - b + 1))
+            idx = np.arange(s, s + b)
+        else:
+            win = min(c, int(rng.integers(b, 3 * b + 1)))
+            s = int(rng.integers(c - win + 1))
+            idx = np.sort(rng.choice(np.arange(s, s + win), size=b, replace=False))
+        if idx.size < b:
+            idx = np.concatenate([idx, np.full(b - idx.size, idx[-1])])
+        if rng.random() < 0.25:
+            idx = idx[::-1]
+        return idx
+
+    def sample(self, batch: int, rng: np.random.Generator) -> np.ndarray:
+        c = self.crop
+        out = np.empty((batch, self.b, c, c), dtype=np.float32)
+        for k in range(batch):
+            cube = self.cubes[rng.integers(len(self.cubes))]
+            ch, cw = min(c, cube.shape[0]), min(c, cube.shape[1])
+            y = rng.integers(cube.shape[0] - ch + 1)
+            x = rng.integers(cube.shape[1] - cw + 1)
+            crop = cube[y:y + ch, x:x + cw][:, :, self._bands(cube.shape[2], rng)]
+            if (ch, cw) != (c, c):
+                crop = np.pad(crop, ((0, c - ch), (0, c - cw), (0, 0)), mode="edge")
+            crop = np.rot90(crop, k=int(rng.integers(4)))
+            if rng.integers(2):
+                crop = crop[:, ::-1]
+            out[k] = np.transpose(crop, (2, 0, 1))
+        return out

@@ -33,6 +33,7 @@ class HyperpriorConfig:
     m: int = 96
     nz: int = 48
     lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.013, 0.025)
+    cluster_bands: int | None = None  # B for a channel-clustered model (bands == B), None for an image model
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -43,6 +44,7 @@ class HyperpriorConfig:
     def from_dict(cls, d: dict) -> "HyperpriorConfig":
         d = dict(d)
         d["lambdas"] = tuple(d["lambdas"])
+        d.setdefault("cluster_bands", None)
         return cls(**d)
 
 

@@ -1,0 +1,73 @@
+"""Regenerate tests/golden/container_v1.json — ONLY on purpose, when the container format changes on purpose
+(then bump BITSTREAM_VERSION, the file name, and say why in the commit):
+
+    python tests/golden/make_container_golden.py
+
+Pins the exact bytes of a small coded-scene container (scene header with per-band ranges, two chunk records),
+annotated field by field from the layout in onboard/container.py.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+OUT = Path(__file__).with_name("container_v1.json")
+
+
+def scene():
+    from onboard.container import Chunk, CodedScene, SceneHeader, datetime_to_cuc
+
+    coarse, fine = datetime_to_cuc(datetime(2026, 3, 20, 10, 30, 0, 500000, tzinfo=timezone.utc))
+    h = SceneHeader(scene_id=0x01020304, height=300, width=200, bands=2, dtype="int16", bit_depth=13,
+                    tile_h=256, tile_w=256, cluster_bands=8, n_chunks=2, package_id=bytes(range(32)),
+                    cuc_coarse=coarse, cuc_fine=fine, band_ranges=((-50, 4000), (0, 6533)))
+    return CodedScene(h, [Chunk(0, b"\x01\x02\x03"), Chunk(1, bytes(200))])
+
+
+FIELDS = [("magic", 4), ("version", 1), ("flags", 1), ("scene_id", 4), ("cuc_coarse", 4), ("cuc_fine", 2),
+          ("height", 4), ("width", 4), ("bands", 2), ("dtype_code", 1), ("bit_depth", 1), ("tile_h", 2),
+          ("tile_w", 2), ("cluster_bands", 1), ("n_chunks", 4), ("package_id", 32), ("reserved", 1),
+          ("header_crc", 2)]
+
+
+def main() -> None:
+    from onboard.container import read_uvarint
+
+    s = scene()
+    data = s.to_bytes()
+    layout, pos = [], 0
+    for name, n in FIELDS:
+        layout.append({"offset": pos, "octets": n, "field": name, "hex": data[pos:pos + n].hex()})
+        pos += n
+    for b in range(s.header.bands):
+        layout.append({"offset": pos, "octets": 4, "field": f"band {b} range (lo, hi) as big-endian i16",
+                       "hex": data[pos:pos + 4].hex()})
+        pos += 4
+    layout.append({"offset": pos, "octets": 2, "field": "band range table CRC-16", "hex": data[pos:pos + 2].hex()})
+    pos += 2
+    for c in s.chunks:
+        idx, p2 = read_uvarint(data, pos)
+        layout.append({"offset": pos, "octets": p2 - pos, "field": f"chunk index varint ({idx})",
+                       "hex": data[pos:p2].hex()})
+        ln, p3 = read_uvarint(data, p2)
+        layout.append({"offset": p2, "octets": p3 - p2, "field": f"chunk length varint ({ln})",
+                       "hex": data[p2:p3].hex()})
+        layout.append({"offset": p3, "octets": 4, "field": "chunk CRC32 (index, length octets and payload)",
+                       "hex": data[p3:p3 + 4].hex()})
+        layout.append({"offset": p3 + 4, "octets": ln, "field": f"chunk {idx} payload",
+                       "hex": data[p3 + 4:p3 + 4 + ln].hex()})
+        pos = p3 + 4 + ln
+    assert pos == len(data)
+    OUT.write_text(json.dumps({"format": "onboard.container coded scene, bitstream version 1",
+                               "container_hex": data.hex(), "nbytes": len(data), "layout": layout,
+                               "regenerate": "python tests/golden/make_container_golden.py (on purpose only)"},
+                              indent=1) + "\n")
+    print(f"wrote {OUT} ({len(data)} octets)")
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    main()

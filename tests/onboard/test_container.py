@@ -1,0 +1,82 @@
+"""The coded-scene container: golden bytes, round trips, and fuzzing (only typed errors, never a crash)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from onboard.container import Chunk, CodedScene, SceneHeader, read_uvarint, uvarint
+from onboard.errors import CorruptStreamError
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "container_v1.json"
+
+
+def _golden_scene():
+    spec = importlib.util.spec_from_file_location("mk", GOLDEN.with_name("make_container_golden.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.scene()
+
+
+def test_golden_bytes_and_annotation():
+    doc = json.loads(GOLDEN.read_text())
+    data = _golden_scene().to_bytes()
+    assert data.hex() == doc["container_hex"]
+    for entry in doc["layout"]:  # the annotation covers every octet, in order
+        assert data[entry["offset"]:entry["offset"] + entry["octets"]].hex() == entry["hex"]
+    assert sum(e["octets"] for e in doc["layout"]) == len(data) == doc["nbytes"]
+    back = CodedScene.from_bytes(bytes.fromhex(doc["container_hex"]))
+    assert back == _golden_scene() and back.header.band_ranges == ((-50, 4000), (0, 6533))
+
+
+def test_chunk_overhead_is_small():
+    assert len(Chunk(5, bytes(300)).pack()) - 300 == 7  # 1 + 2 varint octets + CRC32
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_uvarint_round_trip(n):
+    assert read_uvarint(uvarint(n)) == (n, len(uvarint(n)))
+
+
+@given(st.lists(st.binary(max_size=300), max_size=6), st.integers(0, 2**32 - 1))
+@settings(max_examples=50, deadline=None)
+def test_round_trip(payloads, scene_id):
+    h = SceneHeader(scene_id=scene_id, height=64, width=64 * max(1, len(payloads)), bands=1, dtype="uint8",
+                    bit_depth=8, tile_h=64, tile_w=64, cluster_bands=0, n_chunks=max(1, len(payloads)),
+                    package_id=bytes(32), band_ranges=((0, 255),))
+    s = CodedScene(h, [Chunk(i, p) for i, p in enumerate(payloads)])
+    assert CodedScene.from_bytes(s.to_bytes()) == s
+
+
+@given(st.binary(max_size=400))
+@settings(max_examples=200, deadline=None)
+def test_random_bytes_give_only_typed_errors(data):
+    try:
+        CodedScene.from_bytes(data)
+    except CorruptStreamError:
+        pass
+
+
+@given(st.integers(0, 10_000), st.integers(0, 7))
+@settings(max_examples=200, deadline=None)
+def test_any_flipped_bit_is_caught(pos, bit):
+    data = bytearray(_golden_scene().to_bytes())
+    pos %= len(data)
+    data[pos] ^= 1 << bit
+    with pytest.raises(CorruptStreamError):
+        CodedScene.from_bytes(bytes(data))
+
+
+def test_truncations_are_typed_errors():
+    data = _golden_scene().to_bytes()
+    for n in range(len(data)):
+        try:
+            CodedScene.from_bytes(data[:n])
+        except CorruptStreamError:
+            continue
+        # a cut exactly between chunk records is a valid container with fewer chunks
+        assert len(CodedScene.from_bytes(data[:n]).chunks) < 2
