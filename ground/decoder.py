@@ -189,7 +189,7 @@ def assemble(header, package, tiles: dict[int, np.ndarray], errors: dict[int, st
     t0 = time.perf_counter()
     h, w, c = header.height, header.width, header.bands
     slots = tile_slots(h, w, header.tile_h, header.tile_w, package.tile_multiple)
-    groups = band_groups(c, package)
+    groups = band_groups(c, package, header.band_order)
     n_groups = len(groups)
     status = np.full(header.n_chunks, STATUS_MISSING, np.uint8)
     recon = np.zeros((h, w, c), np.float32)

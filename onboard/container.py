@@ -5,7 +5,8 @@ Binary layout (all integers big-endian, field widths are the named constants bel
     SceneHeader (fixed part, HEADER_FIXED_SIZE = 72 octets)
       magic            4  b"SCMP"
       version          1  BITSTREAM_VERSION
-      flags            1  bit0: per-band ranges present; bit1: the input was 2-D (H, W), decode to 2-D
+      flags            1  bit0: per-band ranges present; bit1: the input was 2-D (H, W), decode to 2-D;
+                          bit2: band order table present (clusters chosen from inter-band correlation)
       scene_id         4  u32
       cuc_coarse       4  u32 seconds since the CCSDS epoch 1958-01-01 (UTC scale, no leap seconds)
       cuc_fine         2  u16 units of 2**-16 s
@@ -23,6 +24,8 @@ Binary layout (all integers big-endian, field widths are the named constants bel
       header_crc       2  CRC-16-CCITT of the octets above (binascii.crc_hqx, init 0xFFFF)
     per-band ranges (only when flags bit0): bands x (lo, hi), each 16 bits (u16 for unsigned dtypes, i16 for
                      int16), followed by CRC-16 of that table
+    band order (only when flags bit2): bands x u16, the scene band fed at each position of the clustered
+                     stream (a permutation of 0..bands-1; clusters are consecutive positions), then CRC-16
     Chunk records, n_present of them, each (5 to 14 octets of overhead, 7 for a typical chunk):
       index          1-5  unsigned LEB128 varint: chunk index (tile-major, cluster-minor)
       length         1-5  unsigned LEB128 varint: payload octets
@@ -63,6 +66,7 @@ HEADER_FIXED_SIZE = HEADER_BODY_SIZE + HEADER_CRC_SIZE  # 72
 BAND_RANGE_SIZE = 4  # lo + hi, 16 bits each (every supported dtype fits 16 bits)
 FLAG_BAND_RANGES = 0x01
 FLAG_2D = 0x02
+FLAG_BAND_ORDER = 0x04
 CHUNK_CRC_SIZE = 4
 MAX_VARINT_OCTETS = 5  # enough for any u32
 PACKAGE_ID_SIZE = 32
@@ -113,6 +117,7 @@ class SceneHeader:
     cuc_fine: int = 0
     band_ranges: tuple[tuple[int, int], ...] | None = None
     two_d: bool = False
+    band_order: tuple[int, ...] | None = None
     version: int = BITSTREAM_VERSION
 
     def __post_init__(self) -> None:
@@ -126,6 +131,8 @@ class SceneHeader:
             raise ValueError(f"bit_depth {self.bit_depth} outside 1..16")
         if self.tile_h <= 0 or self.tile_w <= 0 or self.height <= 0 or self.width <= 0 or self.bands <= 0:
             raise ValueError("height, width, bands and tile sizes must be positive")
+        if self.band_order is not None and sorted(self.band_order) != list(range(self.bands)):
+            raise ValueError(f"band_order must be a permutation of 0..{self.bands - 1}")
         if self.two_d and self.bands != 1:
             raise ValueError(f"a 2-D scene has one band, header says {self.bands}")
         if self.band_ranges is not None:
@@ -178,7 +185,8 @@ class SceneHeader:
 
     # --- bytes ----------------------------------------------------------------------------------
     def pack(self) -> bytes:
-        flags = (FLAG_BAND_RANGES if self.band_ranges is not None else 0) | (FLAG_2D if self.two_d else 0)
+        flags = ((FLAG_BAND_RANGES if self.band_ranges is not None else 0) | (FLAG_2D if self.two_d else 0)
+                 | (FLAG_BAND_ORDER if self.band_order is not None else 0))
         body = _HEADER_STRUCT.pack(
             MAGIC, self.version, flags, self.scene_id, self.cuc_coarse, self.cuc_fine,
             self.height, self.width, self.bands, DTYPE_CODES[self.dtype], self.bit_depth,
@@ -188,6 +196,9 @@ class SceneHeader:
         if self.band_ranges is not None:
             fmt = _RANGE_FORMAT[self.dtype]
             table = struct.pack(f">{2 * self.bands}{fmt}", *(v for pair in self.band_ranges for v in pair))
+            out += table + crc16(table).to_bytes(2, "big")
+        if self.band_order is not None:
+            table = struct.pack(f">{self.bands}H", *self.band_order)
             out += table + crc16(table).to_bytes(2, "big")
         return out
 
@@ -224,11 +235,21 @@ class SceneHeader:
             vals = struct.unpack(f">{2 * c}{_RANGE_FORMAT[DTYPE_NAMES[dcode]]}", table)
             ranges = tuple((vals[2 * i], vals[2 * i + 1]) for i in range(c))
             end += tsize + 2
+        order = None
+        if flags & FLAG_BAND_ORDER:
+            tsize = 2 * c
+            if len(data) < end + tsize + 2:
+                raise CorruptStreamError(f"band order table truncated: need {tsize + 2} octets")
+            table = data[end:end + tsize]
+            if crc16(table) != int.from_bytes(data[end + tsize:end + tsize + 2], "big"):
+                raise CorruptStreamError("band order table CRC mismatch")
+            order = struct.unpack(f">{c}H", table)
+            end += tsize + 2
         try:
             header = cls(scene_id=scene_id, height=h, width=w, bands=c, dtype=DTYPE_NAMES[dcode],
                          bit_depth=bit_depth, tile_h=th, tile_w=tw, cluster_bands=cb, n_chunks=n,
                          package_id=pkg, cuc_coarse=coarse, cuc_fine=fine, band_ranges=ranges,
-                         two_d=bool(flags & FLAG_2D), version=version)
+                         two_d=bool(flags & FLAG_2D), band_order=order, version=version)
         except ValueError as exc:
             raise CorruptStreamError(f"scene header fields invalid: {exc}") from exc
         expected = header.n_tile_rows * header.n_tile_cols * header.n_clusters

@@ -81,19 +81,45 @@ def tile_slots(height: int, width: int, tile_h: int, tile_w: int, multiple: int)
     return slots
 
 
-def band_groups(bands: int, package) -> list[np.ndarray]:
-    """Band indexes fed to the network per pass: all bands (image package) or clusters of B (clustered),
-    the last cluster padded by repeating its last band."""
+def band_groups(bands: int, package, order=None) -> list[np.ndarray]:
+    """Band indexes fed to the network per pass: all bands (image package) or clusters of B consecutive
+    positions of ``order`` (default: the bands in their order), the last cluster padded by repeating its last
+    band (the padding is never sent back: the decoder drops it)."""
     b = package.cluster_bands
     if b is None:
         return [np.arange(bands)]
+    order = np.arange(bands) if order is None else np.asarray(order, dtype=np.int64)
     groups = []
     for start in range(0, bands, b):
-        idx = np.arange(start, min(start + b, bands))
+        idx = order[start:min(start + b, bands)]
         if idx.size < b:
             idx = np.concatenate([idx, np.full(b - idx.size, idx[-1])])
         groups.append(idx)
     return groups
+
+
+def correlation_order(arr: np.ndarray, max_pixels: int = 20000, seed: int = 0) -> tuple[int, ...]:
+    """A band order in which consecutive bands are strongly correlated, so that clusters of consecutive
+    positions hold similar bands: greedy nearest-neighbour chain on ``1 - |corr|`` from band 0 over a
+    deterministic pixel subsample. Pure computation; the order is sent in the header."""
+    h, w, c = arr.shape
+    flat = arr.reshape(-1, c)
+    if flat.shape[0] > max_pixels:
+        idx = np.random.default_rng(seed).choice(flat.shape[0], max_pixels, replace=False)
+        flat = flat[np.sort(idx)]
+    x = flat.astype(np.float64)
+    x -= x.mean(axis=0)
+    sd = np.sqrt((x * x).mean(axis=0))
+    sd[sd == 0] = 1.0
+    corr = np.abs((x.T @ x) / x.shape[0] / np.outer(sd, sd))
+    order = [0]
+    left = set(range(1, c))
+    while left:
+        last = order[-1]
+        nxt = max(left, key=lambda j: (corr[last, j], -j))
+        order.append(nxt)
+        left.remove(nxt)
+    return tuple(order)
 
 
 # --- input checks ---------------------------------------------------------------------------------
@@ -187,20 +213,26 @@ class ChunkLatents:
 
 def encode_array(arr: np.ndarray, two_d: bool, package, analysis, *, tile_h: int, tile_w: int,
                  scene_id: int, acquisition_time: datetime, progress: bool = False,
-                 keep_latents: bool = False) -> tuple[CodedScene, dict[int, ChunkLatents]]:
+                 keep_latents: bool = False, band_order: str = "contiguous"
+                 ) -> tuple[CodedScene, dict[int, ChunkLatents]]:
     """Encode a checked (H, W, C) array with an analysis function ``x (B, bands, h, w) float32 ->
     (y_hat int32, z_hat int32)``. Returns the scene and, with ``keep_latents``, chunk -> latents."""
     h, w, c = arr.shape
     ranges = band_ranges_of(arr)
     norm = normalise(arr, ranges)
-    groups = band_groups(c, package)
+    if band_order not in ("contiguous", "correlation"):
+        raise ValueError(f"band_order must be 'contiguous' or 'correlation', got {band_order!r}")
+    order = None
+    if band_order == "correlation" and package.cluster_bands is not None and c > 1:
+        order = correlation_order(arr)
+    groups = band_groups(c, package, order)
     slots = tile_slots(h, w, tile_h, tile_w, package.tile_multiple)
     coarse, fine = datetime_to_cuc(acquisition_time)
     header = SceneHeader(
         scene_id=int(scene_id), height=h, width=w, bands=c, dtype=arr.dtype.name, bit_depth=bit_depth_of(arr),
         tile_h=tile_h, tile_w=tile_w, cluster_bands=package.cluster_bands or 0,
         n_chunks=len(slots) * len(groups), package_id=package.package_id_bytes, cuc_coarse=coarse,
-        cuc_fine=fine, band_ranges=ranges, two_d=two_d)
+        cuc_fine=fine, band_ranges=ranges, two_d=two_d, band_order=order)
     chunks: list[Chunk] = []
     kept: dict[int, ChunkLatents] = {}
     it = slots
@@ -229,7 +261,7 @@ def _tile_size(tile) -> tuple[int, int]:
 def encode_image(image: np.ndarray, package, target: str = "cpu", precision: str = "int8", *,
                  tile: int | tuple[int, int] = DEFAULT_TILE, scene_id: int = 0,
                  acquisition_time: datetime = DEFAULT_ACQUISITION_TIME, threads: int | None = None,
-                 progress: bool = False) -> CodedScene:
+                 progress: bool = False, band_order: str = "contiguous") -> CodedScene:
     """Encode an (H, W) or (H, W, C) uint8/uint16/int16 array with a model package.
 
     ``package``: a :class:`~onboard.package.ModelPackage`, a zoo name or a package directory.
@@ -238,6 +270,8 @@ def encode_image(image: np.ndarray, package, target: str = "cpu", precision: str
     ``tile``: tile size in pixels (a multiple of 64 is most efficient; edge tiles are padded).
     ``acquisition_time``: timezone-aware UTC time written to the header as CCSDS CUC.
     ``threads``: ONNX Runtime intra-op threads (default: its own choice).
+    ``band_order`` (clustered packages): ``"contiguous"`` clusters of consecutive bands, or ``"correlation"``
+    clusters chosen from the inter-band correlation (:func:`correlation_order`, sent in the header).
     Returns a :class:`CodedScene` with one chunk per (tile, band group).
     """
     from onboard.package import PRECISIONS, TARGETS
@@ -256,5 +290,5 @@ def encode_image(image: np.ndarray, package, target: str = "cpu", precision: str
         return analyse(package, x, target, precision, threads)
 
     scene, _ = encode_array(arr, two_d, package, analysis, tile_h=tile_h, tile_w=tile_w, scene_id=scene_id,
-                            acquisition_time=acquisition_time, progress=progress)
+                            acquisition_time=acquisition_time, progress=progress, band_order=band_order)
     return scene

@@ -57,6 +57,14 @@ def tiny_package_1band(tmp_path_factory):
                                            name="tiny1-q0"))
 
 
+@pytest.fixture(scope="session")
+def tiny_clustered_package(tmp_path_factory):
+    from onboard.package import load_package
+
+    return load_package(build_tiny_package(tmp_path_factory.mktemp("pkgc") / "tinyc-q0", bands=4, cluster_bands=4,
+                                           seed=2, name="tinyc-q0"))
+
+
 @pytest.fixture
 def shared_data():
     if not SHARED_DATA.is_dir():
