@@ -28,7 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    from onboard.errors import SatcompError
+
+    try:
+        return int(args.func(args) or 0)
+    except (SatcompError, FileNotFoundError) as exc:
+        # a typed error is the user's to fix (bad package, input, scenario...): one clear line, exit 2
+        print(f"satcomp {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ def load_model(checkpoint: str | Path):
     config = HyperpriorConfig.from_dict(ck["config"])
     model = ScaleHyperprior(config)
     model.load_state_dict(ck["model"])
+    model.qat_done = bool(ck.get("qat", model.h_s.l1.act_scale > 0))
     return model.eval(), int(ck.get("step", 0))
 
 
@@ -30,6 +31,8 @@ def calibrate_hyper_synthesis(model, crops: list[np.ndarray]) -> None:
     """Post-training calibration of the h_s activation scales (for checkpoints taken before QAT)."""
     import torch
 
+    for layer in (model.h_s.l1, model.h_s.l2, model.h_s.l3):
+        layer.act_scale.zero_()
     model.h_s.set_mode(quantize=False, calibrate=True)
     with torch.no_grad():
         for x in crops:
@@ -57,7 +60,7 @@ def export_all(checkpoint: str, data: str, out: str, prefix: str, rates: list[in
         pick = [files[i] for i in rng.permutation(len(files))[: 4 * n_calib]]
         arrays = [a for a in (load_array(f) for f in pick) if min(a.shape[:2]) >= calib_size]
         crops = calibration_crops(arrays, n_calib, calib_size, seed=seed)
-    qat = bool(model.h_s.l1.act_scale > 0)
+    qat = model.qat_done
     if not qat:
         calibrate_hyper_synthesis(model, crops)
     run_dir = Path(checkpoint).parent

@@ -57,8 +57,14 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
             aux_opt.load_state_dict(ck["aux_opt"])
         step = ck["step"]
     elif init_weights:
+        # fine-tuning start: every tensor whose shape matches (a model with another band count keeps its own
+        # first analysis and last synthesis layers)
         ck = torch.load(init_weights, map_location=dev, weights_only=False)
-        model.load_state_dict(ck["model"] if "model" in ck else ck, strict=False)
+        src = ck["model"] if "model" in ck else ck
+        own = model.state_dict()
+        take = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(take, strict=False)
+        print(f"initialised {len(take)}/{len(own)} tensors from {init_weights}")
     if cluster_bands is not None:
         files = cube_files(data)
         sampler = CubeCropSampler(files, cluster_bands, crop)
@@ -116,8 +122,8 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
                         "step": step,
                         "config": config.to_dict()}, tmp)
             tmp.replace(ckpt_path)
-            torch.save({"model": model.state_dict(), "step": step, "config": config.to_dict()},
-                       out_dir / "weights.pt")
+            torch.save({"model": model.state_dict(), "step": step, "config": config.to_dict(),
+                        "qat": step > qat_start + 200}, out_dir / "weights.pt")
     bar.close()
     log.close()
     return out_dir / "weights.pt"

@@ -1,0 +1,81 @@
+"""The satcomp commands (verify, rd, export, doctor) and the RD helpers (BD-rate, baselines)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tools.baselines import bd_rate, jpeg2000_bands, jpeg2000_image, klt_jpeg2000
+from tools.cli import main as satcomp
+
+
+def test_bd_rate_of_known_curves():
+    r = np.array([0.1, 0.2, 0.4, 0.8, 1.6])
+    d = np.array([25.0, 28.0, 31.0, 34.0, 37.0])
+    assert bd_rate(r, d, r, d) == pytest.approx(0.0, abs=1e-9)
+    assert bd_rate(r, d, r / 2, d) == pytest.approx(-50.0, abs=1e-6)  # same quality at half the rate
+    assert bd_rate(r, d, r * 1.1, d) == pytest.approx(10.0, abs=1e-6)
+    assert np.isnan(bd_rate(r, d, r, d + 100))  # no overlap
+
+
+def test_jpeg2000_baselines_meet_their_rate():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:128, 0:128]
+    img = np.clip(128 + 60 * np.sin(yy / 8.0)[:, :, None] * np.cos(xx / 11.0)[:, :, None]
+                  + rng.normal(0, 10, (128, 128, 3)), 0, 255).astype(np.uint8)
+    n, out = jpeg2000_image(img, 1.0)
+    assert out.shape == img.shape and 0.5 < 8 * n / 128 / 128 < 1.2
+    cube = np.clip(1000 + 800 * np.sin(yy / 8.0)[:, :, None] * np.linspace(0.5, 1, 20)
+                   + rng.normal(0, 20, (128, 128, 20)), 0, 4095).astype(np.uint16)
+    n, out = jpeg2000_bands(cube, 1.0)
+    assert out.shape == cube.shape and 8 * n / cube.size < 1.3
+    n, out = klt_jpeg2000(cube, 0.5)
+    assert 8 * n / cube.size <= 0.5 and out.dtype == cube.dtype
+    mse = np.mean((out.astype(float) - cube) ** 2)
+    assert mse < np.var(cube.astype(float))  # it does reconstruct the cube
+
+
+def test_verify_command_exit_status_and_report(tiny_package, tiny_clustered_package, tmp_path):
+    img = np.random.default_rng(1).integers(0, 255, (70, 90, 3), dtype=np.uint8)
+    Image.fromarray(img).save(tmp_path / "a.png")
+    np.savez_compressed(tmp_path / "cube.npz", data=np.random.default_rng(2).integers(0, 4000, (40, 40, 11),
+                                                                                      dtype=np.uint16))
+    rc = satcomp(["verify", "--package", str(tiny_package.path), str(tmp_path), "--json",
+                  str(tmp_path / "v.json"), "--variants", "int8", "fp32"])
+    assert rc == 0
+    rows = json.loads((tmp_path / "v.json").read_text())
+    assert {r["variant"] for r in rows} == {"int8", "fp32"} and all(r["ok"] for r in rows)
+    assert len(rows) == 2  # the cube was skipped by the image package, not failed
+    rc = satcomp(["verify", "--package", str(tiny_clustered_package.path), str(tmp_path / "cube.npz"),
+                  "--variants", "int8"])
+    assert rc == 0
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    assert satcomp(["verify", "--package", str(tiny_package.path), str(tmp_path / "bad.png")]) == 1
+
+
+def test_rd_command_writes_table_plot_and_json(tiny_package, tmp_path):
+    rng = np.random.default_rng(3)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)).save(tmp_path / f"i{i}.png")
+    rc = satcomp(["rd", "--package", str(tiny_package.path), str(tmp_path), "--out", str(tmp_path / "rd"),
+                  "--precision", "int8", "fp32", "--baseline-points", "4"])
+    assert rc == 0
+    doc = json.loads((tmp_path / "rd" / "rd.json").read_text())
+    assert set(doc["average"]) == {"learned-int8", "learned-fp32", "jpeg2000"}
+    assert doc["rate_unit"] == "bits per pixel" and len(doc["per_input"]) == 2
+    assert (tmp_path / "rd" / "rd.png").stat().st_size > 0
+
+
+def test_doctor_prints_the_stack(capsys):
+    assert satcomp(["doctor"]) == 0
+    out = capsys.readouterr().out
+    for word in ("numpy", "numba", "onnxruntime", "threading layer", "providers", "gpu"):
+        assert word in out.lower()
+
+
+def test_unknown_package_is_a_clear_error(tmp_path, capsys):
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    assert satcomp(["verify", "--package", "no-such-package", str(tmp_path / "a.png")]) == 2
+    assert "no shipped package named 'no-such-package'" in capsys.readouterr().err
