@@ -205,13 +205,34 @@ def quantize_int8(fp32_path: Path, int8_path: Path, input_name: str, calibration
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    import onnx
+
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        keep_float = float_convs(onnx.load(str(pre)))
         quantize_static(str(pre), str(int8_path), _ArrayReader(input_name, calibration),
                         quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
-                        calibrate_method=CalibrationMethod.MinMax)
+                        nodes_to_exclude=keep_float, calibrate_method=CalibrationMethod.MinMax)
+
+
+def float_convs(model) -> list[str]:
+    """Conv nodes kept in float in the int8 graph: the one that produces the graph output (``y`` of g_a,
+    ``z`` of h_a; 5 % of the MACs), so the latent is never rounded to a uint8 grid coarser than the entropy
+    coder's unit step. Measured on dev images: quantizing it cost 8 % BD-rate against fp32; keeping it float
+    costs nothing in rate and keeps int8 1.55x faster than fp32 (quantizing nothing else was slower than fp32:
+    the GDN convs stay int8)."""
+    outputs = {o.name for o in model.graph.output}
+    producers = {out: n for n in model.graph.node for out in n.output}
+    keep = []
+    for o in outputs:  # walk back through elementwise ops (the folded gain) to the last conv
+        n = producers.get(o)
+        while n is not None and n.op_type != "Conv":
+            n = producers.get(n.input[0])
+        if n is not None:
+            keep.append(n.name)
+    return keep
 
 
 # --- integer hyper-synthesis -------------------------------------------------------------------------
