@@ -78,3 +78,17 @@ def test_image_package_refuses_a_cube(tiny_package):
 
 def test_manifest_says_clustered(tiny_clustered_package, tiny_package):
     assert tiny_clustered_package.cluster_bands == 4 and tiny_package.cluster_bands is None
+
+
+def test_container_overhead_of_a_small_hyperspectral_cube(tiny_clustered_package):
+    """What the container adds around the payloads of a 50 x 50 x 189 cube: the 72-octet scene header, 4 octets
+    of range per band (+2 CRC) and at most 7 octets per (tile, cluster) chunk record. At 0.1 bpppb the whole
+    cube may take 5906 octets; the overhead must leave room for the payload."""
+    img = cube(50, 50, 189)
+    coded = onboard.encode_image(img, tiny_clustered_package)
+    payload = sum(len(c.payload) for c in coded.chunks)
+    overhead = coded.nbytes - payload
+    n = len(coded.chunks)
+    assert n == 48  # one tile x ceil(189 / 4) clusters
+    assert overhead <= 72 + 4 * 189 + 2 + 7 * n
+    assert overhead < 0.25 * 50 * 50 * 189 * 0.1 / 8

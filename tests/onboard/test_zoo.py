@@ -67,3 +67,18 @@ def test_clustered_packages_take_a_real_cube():
         rep = verify_variant(cube, pkg, "int8")
         assert rep.ok, rep
         assert rep.psnr_db > 30.0, (name, rep.psnr_db)
+
+
+@pytest.mark.parametrize("name", ["hydice_urban_anomaly_crop.npz", "rosis_pavia_abu_beach4.npz"])
+def test_clustered_package_on_an_unseen_sensor(shared_data, name):
+    """HYDICE (162 bands) and ROSIS (102 bands) are sensors the clustered models never saw in training."""
+    from onboard.imageio import read_array
+
+    cc = [n for n in onboard.zoo.available() if n.startswith("cc-b8")]
+    if not cc:
+        pytest.skip("no B=8 package shipped")
+    cube = read_array(shared_data / "hsi" / name)
+    signed = (cube.astype(np.int32) - 100).astype(np.int16)  # as signed reflectance with negative values
+    for arr in (cube, signed):
+        rep = verify_variant(arr, onboard.zoo.load(cc[0]), "int8")
+        assert rep.ok, rep
