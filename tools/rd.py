@@ -72,22 +72,44 @@ def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, e
     if not learned:
         return points, cube
     rates = [p["rate"] for p in learned]
-    targets = np.geomspace(min(rates) * 0.6, max(rates) * 1.5, n_baseline)
-    for t in targets:
+    psnr_lo = min(p["psnr_db"] for p in learned)
+    psnr_hi = max(p["psnr_db"] for p in learned)
+
+    def run_baselines(t: float, slot: int) -> None:
+        """Baseline points at target rate ``t``; ``slot`` says which relative position the target holds
+        (0..n-1 the base targets, n.. the extensions upwards, -1.. downwards) so curves average slot by slot."""
         if cube:
-            n, rec = jpeg2000_bands(img, float(t))
-            points.setdefault("jpeg2000-bands", []).append({"rate": 8.0 * n / samples, "target": float(t),
+            n, rec = jpeg2000_bands(img, t)
+            points.setdefault("jpeg2000-bands", []).append({"rate": 8.0 * n / samples, "target": t, "slot": slot,
                                                             **_metrics(img, rec, bit_depth, cube)})
             try:
-                n, rec = klt_jpeg2000(img, float(t))
-                points.setdefault("klt-jpeg2000", []).append({"rate": 8.0 * n / samples, "target": float(t),
+                n, rec = klt_jpeg2000(img, t)
+                points.setdefault("klt-jpeg2000", []).append({"rate": 8.0 * n / samples, "target": t, "slot": slot,
                                                               **_metrics(img, rec, bit_depth, cube)})
             except ValueError:
                 pass
         else:
-            n, rec = jpeg2000_image(img, float(t))
-            points.setdefault("jpeg2000", []).append({"rate": 8.0 * n / samples, "target": float(t),
+            n, rec = jpeg2000_image(img, t)
+            points.setdefault("jpeg2000", []).append({"rate": 8.0 * n / samples, "target": t, "slot": slot,
                                                       **_metrics(img, rec, bit_depth, cube)})
+
+    targets = np.geomspace(min(rates) * 0.6, max(rates) * 1.5, n_baseline)
+    for i, t in enumerate(targets):
+        run_baselines(float(t), i)
+    # BD-rate needs the curves to overlap in quality: extend the baselines (at most 3 octaves each way) until
+    # every baseline spans the learned PSNR range or cannot go further
+    baselines = [m for m in points if not m.startswith("learned")]
+    hi_t, lo_t = float(targets[-1]), float(targets[0])
+    for j in range(3):
+        if all(max(q["psnr_db"] for q in points[m]) >= psnr_hi for m in baselines) or hi_t >= 16.0:
+            break
+        hi_t *= 2.0
+        run_baselines(hi_t, len(targets) + j)
+    for j in range(3):
+        if all(min(q["psnr_db"] for q in points[m]) <= psnr_lo for m in baselines):
+            break
+        lo_t *= 0.5
+        run_baselines(lo_t, -1 - j)
     return points, cube
 
 
@@ -104,6 +126,10 @@ def summarise(per_input: list[dict], precisions) -> dict:
     avg = {}
     for m in methods:
         lists = [pi["points"][m] for pi in per_input if m in pi["points"]]
+        if "slot" in lists[0][0]:
+            # baselines: average the relative target positions every input has, in order
+            common = set.intersection(*({q["slot"] for q in lst} for lst in lists))
+            lists = [sorted((q for q in lst if q["slot"] in common), key=lambda q: q["slot"]) for lst in lists]
         n = min(len(lst) for lst in lists)
         keys = [k for k in lists[0][0] if isinstance(lists[0][0][k], (int, float))]
         avg[m] = {k: [float(np.mean([lst[i][k] for lst in lists])) for i in range(n)] for k in keys}
@@ -219,6 +245,8 @@ def run(args: argparse.Namespace) -> int:
     unit = "bits per pixel per band" if cube_mode else "bits per pixel"
     doc = {"rate_unit": unit, "packages": [p.name for p in packages], "inputs": [pi["file"] for pi in per_input],
            **summary, "per_input": per_input}
+    # JSON has no NaN: a BD-rate that cannot be computed (no PSNR overlap) is written as null
+    doc["bd_rate_percent"] = {k: (None if math.isnan(v) else v) for k, v in doc["bd_rate_percent"].items()}
     (out / "rd.json").write_text(json.dumps(doc, indent=1))
     plot(summary, out, unit, f"{len(per_input)} inputs; " + ", ".join(
         f"BD {k.split(' (')[0].split(' vs ')[1]} {v:+.1f}%" for k, v in summary["bd_rate_percent"].items()
@@ -228,6 +256,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{m:<20}" + "".join(f"{r:8.3f} {p:6.2f}dB " for r, p in zip(v["rate"], v["psnr_db"])))
     print()
     for k, v in summary["bd_rate_percent"].items():
-        print(f"BD-rate {k}: {v:+.2f} %")
+        if math.isnan(v):
+            print(f"BD-rate {k}: not computable, the curves do not overlap in PSNR (see the table)")
+        else:
+            print(f"BD-rate {k}: {v:+.2f} %")
     print(f"wrote {out / 'rd.json'} and {out / 'rd.png'}")
     return 0

@@ -20,6 +20,48 @@ from pathlib import Path
 import numpy as np
 
 
+def init_from_weights(model, src: dict) -> tuple[int, int]:
+    """Seed ``model`` from another run's state dict; return (tensors copied, tensors widened).
+
+    A tensor of the same shape is copied. A tensor that differs only by being wider in the latent channels
+    (a model with a larger ``m`` seeded from a smaller one) gets the source in its leading slice; the new
+    *input* slices of a convolution (the new latent channels entering ``g_s`` and ``h_a``) are zeroed, so the
+    widened model starts out computing exactly what the source computed and the new channels are learned. Any
+    other mismatch (another band count) keeps the model's own initialisation.
+    """
+    import torch
+    from torch import nn
+
+    own = model.state_dict()
+    new_state, copied, widened = {}, 0, 0
+    for k, v in src.items():
+        if k not in own:
+            continue
+        t = own[k]
+        if t.shape == v.shape:
+            new_state[k] = v
+            copied += 1
+            continue
+        if t.dim() != v.dim() or any(a < b for a, b in zip(t.shape, v.shape)):
+            continue
+        if not all(a == b or a == model.config.m for a, b in zip(t.shape, v.shape)):
+            continue
+        w = t.clone()
+        w[tuple(slice(0, n) for n in v.shape)] = v
+        module = model.get_submodule(k.rsplit(".", 1)[0]) if "." in k else None
+        if k.endswith(".weight") and isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            in_dim = 1 if isinstance(module, nn.Conv2d) else 0
+            if w.shape[in_dim] > v.shape[in_dim]:
+                index = [slice(None)] * w.dim()
+                index[in_dim] = slice(v.shape[in_dim], None)
+                w[tuple(index)] = 0.0
+        new_state[k] = w
+        widened += 1
+    with torch.no_grad():
+        model.load_state_dict(new_state, strict=False)
+    return copied, widened
+
+
 def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: float = 2e-4,
           seed: int = 0, bands: int = 3, n: int = 64, m: int = 96, nz: int = 48,
           lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.013, 0.025), qat_fraction: float = 0.15,
@@ -61,10 +103,9 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
         # first analysis and last synthesis layers)
         ck = torch.load(init_weights, map_location=dev, weights_only=False)
         src = ck["model"] if "model" in ck else ck
-        own = model.state_dict()
-        take = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
-        model.load_state_dict(take, strict=False)
-        print(f"initialised {len(take)}/{len(own)} tensors from {init_weights}")
+        copied, widened = init_from_weights(model, src)
+        print(f"initialised {copied} tensors and widened {widened} of {len(model.state_dict())} from "
+              f"{init_weights}")
     if cluster_bands is not None:
         files = cube_files(data)
         sampler = CubeCropSampler(files, cluster_bands, crop)
@@ -82,7 +123,11 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
                    + (f" --init-weights {init_weights}" if init_weights else ""),
         "files": len(files), "images_used": n_used, "config": config.to_dict()}, indent=2))
     qat_start = int(steps * (1 - qat_fraction))
-    log = open(out_dir / "train_log.csv", "a")
+    log_path = out_dir / "train_log.csv"
+    new_log = not log_path.exists()
+    log = open(log_path, "a")
+    if new_log:
+        log.write("step,rate_index,rate_bits,psnr_db,loss,aux_loss,elapsed_s\n")
     bar = tqdm(total=steps, initial=step, disable=not progress, dynamic_ncols=True)
     t0 = time.time()
     while step < steps:

@@ -66,6 +66,15 @@ def test_rd_command_writes_table_plot_and_json(tiny_package, tmp_path):
     assert set(doc["average"]) == {"learned-int8", "learned-fp32", "jpeg2000"}
     assert doc["rate_unit"] == "bits per pixel" and len(doc["per_input"]) == 2
     assert (tmp_path / "rd" / "rd.png").stat().st_size > 0
+    for pi in doc["per_input"]:
+        base, learned = pi["points"]["jpeg2000"], pi["points"]["learned-int8"]
+        slots = [q["slot"] for q in base]
+        assert len(set(slots)) == len(slots)
+        # the baseline was extended until it spans the learned quality range, or ran out of extensions
+        assert max(q["psnr_db"] for q in base) >= max(q["psnr_db"] for q in learned) or max(slots) == 4 + 2
+        assert min(q["psnr_db"] for q in base) <= min(q["psnr_db"] for q in learned) or min(slots) == -3
+    rates = doc["average"]["jpeg2000"]["rate"]
+    assert rates == sorted(rates)
 
 
 def test_doctor_prints_the_stack(capsys):
