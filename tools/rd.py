@@ -78,20 +78,18 @@ def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, e
     def run_baselines(t: float, slot: int) -> None:
         """Baseline points at target rate ``t``; ``slot`` says which relative position the target holds
         (0..n-1 the base targets, n.. the extensions upwards, -1.. downwards) so curves average slot by slot."""
+        def add(method: str, n: int, rec: np.ndarray) -> None:
+            points.setdefault(method, []).append({"rate": 8.0 * n / samples, "target": t, "slot": slot,
+                                                  **_metrics(img, rec, bit_depth, cube)})
+
         if cube:
-            n, rec = jpeg2000_bands(img, t)
-            points.setdefault("jpeg2000-bands", []).append({"rate": 8.0 * n / samples, "target": t, "slot": slot,
-                                                            **_metrics(img, rec, bit_depth, cube)})
+            add("jpeg2000-bands", *jpeg2000_bands(img, t))
             try:
-                n, rec = klt_jpeg2000(img, t)
-                points.setdefault("klt-jpeg2000", []).append({"rate": 8.0 * n / samples, "target": t, "slot": slot,
-                                                              **_metrics(img, rec, bit_depth, cube)})
+                add("klt-jpeg2000", *klt_jpeg2000(img, t))
             except ValueError:
-                pass
+                pass  # the target is below the KLT's side information
         else:
-            n, rec = jpeg2000_image(img, t)
-            points.setdefault("jpeg2000", []).append({"rate": 8.0 * n / samples, "target": t, "slot": slot,
-                                                      **_metrics(img, rec, bit_depth, cube)})
+            add("jpeg2000", *jpeg2000_image(img, t))
 
     targets = np.geomspace(min(rates) * 0.6, max(rates) * 1.5, n_baseline)
     for i, t in enumerate(targets):

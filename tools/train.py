@@ -99,8 +99,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
             aux_opt.load_state_dict(ck["aux_opt"])
         step = ck["step"]
     elif init_weights:
-        # fine-tuning start: every tensor whose shape matches (a model with another band count keeps its own
-        # first analysis and last synthesis layers)
+        # fine-tuning start (or a wider latent): see init_from_weights
         ck = torch.load(init_weights, map_location=dev, weights_only=False)
         src = ck["model"] if "model" in ck else ck
         copied, widened = init_from_weights(model, src)
