@@ -26,8 +26,10 @@ def init_from_weights(model, src: dict) -> tuple[int, int]:
     A tensor of the same shape is copied. A tensor that differs only by being wider in the latent channels
     (a model with a larger ``m`` seeded from a smaller one) gets the source in its leading slice; the new
     *input* slices of a convolution (the new latent channels entering ``g_s`` and ``h_a``) are zeroed, so the
-    widened model starts out computing exactly what the source computed and the new channels are learned. Any
-    other mismatch (another band count) keeps the model's own initialisation.
+    widened model starts out computing exactly what the source computed and the new channels are learned. A
+    model with more rate points (lambdas appended above the source's) gets the source's per-rate log-gains and
+    new rows extrapolated geometrically from the last two, so the new rate points start one gain step finer.
+    Any other mismatch (another band count) keeps the model's own initialisation.
     """
     import torch
     from torch import nn
@@ -41,6 +43,14 @@ def init_from_weights(model, src: dict) -> tuple[int, int]:
         if t.shape == v.shape:
             new_state[k] = v
             copied += 1
+            continue
+        if k == "log_gain" and t.shape[0] > v.shape[0] >= 2 and t.shape[1] >= v.shape[1]:
+            w = t.clone()
+            w[: v.shape[0], : v.shape[1]] = v
+            for extra in range(1, t.shape[0] - v.shape[0] + 1):
+                w[v.shape[0] + extra - 1, : v.shape[1]] = v[-1] + extra * (v[-1] - v[-2])
+            new_state[k] = w
+            widened += 1
             continue
         if t.dim() != v.dim() or any(a < b for a, b in zip(t.shape, v.shape)):
             continue
@@ -66,11 +76,14 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
           seed: int = 0, bands: int = 3, n: int = 64, m: int = 96, nz: int = 48,
           lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.013, 0.025), qat_fraction: float = 0.15,
           threads: int = 2, device: str | None = None, checkpoint_every: int = 250,
-          init_weights: str | None = None, progress: bool = True, cluster_bands: int | None = None) -> Path:
+          init_weights: str | None = None, progress: bool = True, cluster_bands: int | None = None,
+          sampling: str = "area") -> Path:
     """Train (or resume) a model into ``out``; return the path of the weights-only file.
 
     ``cluster_bands=B`` trains the channel-clustered codec: B-band crops of the multi/hyperspectral cubes
-    with band-order and band-subset augmentation (:class:`onboard.models.data.CubeCropSampler`)."""
+    with band-order and band-subset augmentation (:class:`onboard.models.data.CubeCropSampler`). ``sampling``
+    chooses how image crops draw their image (``"area"``: by pixel count; ``"image"``: uniformly; see
+    :class:`onboard.models.data.CropSampler`)."""
     import torch
     from tqdm import tqdm
 
@@ -111,7 +124,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
         n_used = len(sampler.cubes)
     else:
         files = collect_files(data, bands=bands)
-        sampler = CropSampler(files, bands=bands, crop=crop)
+        sampler = CropSampler(files, bands=bands, crop=crop, sampling=sampling)
         n_used = len(sampler.images)
     rng = np.random.default_rng(seed + step)  # resume draws a fresh but reproducible stream
     (out_dir / "train_command.json").write_text(json.dumps({
@@ -119,7 +132,8 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
                    f"--lr {lr} --seed {seed} --bands {bands} --n {n} --m {m} --nz {nz} "
                    f"--lambdas {' '.join(str(v) for v in lambdas)}"
                    + (f" --cluster-bands {cluster_bands}" if cluster_bands else "")
-                   + (f" --init-weights {init_weights}" if init_weights else ""),
+                   + (f" --init-weights {init_weights}" if init_weights else "")
+                   + (f" --sampling {sampling}" if cluster_bands is None else ""),
         "files": len(files), "images_used": n_used, "config": config.to_dict()}, indent=2))
     qat_start = int(steps * (1 - qat_fraction))
     log_path = out_dir / "train_log.csv"
@@ -190,6 +204,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-weights", default=None, help="start from these weights (fine-tuning)")
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--sampling", choices=("area", "image"), default="area",
+                   help="image crops: draw the image by pixel count (area, default) or uniformly (image)")
     p.add_argument("--cluster-bands", type=int, default=None,
                    help="train the channel-clustered codec with clusters of B bands on the cubes")
 
@@ -198,7 +214,8 @@ def run(args: argparse.Namespace) -> int:
     path = train(args.data, args.out, args.steps, batch=args.batch, crop=args.crop, lr=args.lr, seed=args.seed,
                  bands=args.bands, n=args.n, m=args.m, nz=args.nz, lambdas=tuple(args.lambdas),
                  threads=args.threads, init_weights=args.init_weights, progress=not args.no_progress,
-                 checkpoint_every=args.checkpoint_every, cluster_bands=args.cluster_bands)
+                 checkpoint_every=args.checkpoint_every, cluster_bands=args.cluster_bands,
+                 sampling=args.sampling)
     print(f"weights: {path}")
     return 0
 

@@ -59,12 +59,18 @@ def collect_files(source: str | Path, bands: int = 3, purpose: str = "train") ->
 class CropSampler:
     """Random crops with flips and 90-degree rotations from a set of normalised images held in memory.
 
-    ``sample(batch, rng)`` -> float32 (batch, C, crop, crop). Images smaller than the crop are skipped;
-    each crop draws its image uniformly, so small tiles and large scenes are equally likely.
+    ``sample(batch, rng)`` -> float32 (batch, C, crop, crop). Images smaller than the crop are skipped.
+    ``sampling="area"`` (default) draws each crop's image in proportion to its pixel count, so every training
+    pixel is equally likely: a few large satellite scenes weigh as much as the hundreds of small aerial tiles
+    that cover the same area. ``sampling="image"`` draws images uniformly (small tiles and large scenes equally
+    likely; with the shared data 93 % of crops then come from the UC Merced tiles).
     """
 
-    def __init__(self, files: list[Path], bands: int, crop: int):
+    def __init__(self, files: list[Path], bands: int, crop: int, sampling: str = "area"):
+        if sampling not in ("area", "image"):
+            raise ValueError(f"sampling must be 'area' or 'image', not {sampling!r}")
         self.crop = crop
+        self.sampling = sampling
         self.images = []
         for f in files:
             arr = load_array(f)
@@ -73,12 +79,15 @@ class CropSampler:
             self.images.append(normalise_bands(arr))
         if not self.images:
             raise ValueError(f"no usable {bands}-band image of at least {crop}x{crop} among {len(files)} files")
+        area = np.array([im.shape[0] * im.shape[1] for im in self.images], dtype=np.float64)
+        weights = area if sampling == "area" else np.ones_like(area)
+        self.probabilities = weights / weights.sum()
 
     def sample(self, batch: int, rng: np.random.Generator) -> np.ndarray:
         c = self.crop
         out = np.empty((batch, self.images[0].shape[-1], c, c), dtype=np.float32)
         for b in range(batch):
-            img = self.images[rng.integers(len(self.images))]
+            img = self.images[rng.choice(len(self.images), p=self.probabilities)]
             y = rng.integers(img.shape[0] - c + 1)
             x = rng.integers(img.shape[1] - c + 1)
             crop = img[y:y + c, x:x + c]

@@ -56,6 +56,23 @@ def test_widening_the_latent_keeps_what_the_model_computes():
         assert wide.g_a(x)[:, 16:].abs().sum() > 0
 
 
+def test_more_rate_points_keep_the_old_ones_and_extrapolate_the_new_gains():
+    torch.manual_seed(0)
+    five = ScaleHyperprior(HyperpriorConfig(bands=3, n=8, m=16, nz=8)).eval()
+    six = ScaleHyperprior(HyperpriorConfig(bands=3, n=8, m=16, nz=8,
+                                           lambdas=(0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.05))).eval()
+    copied, widened = init_from_weights(six, five.state_dict())
+    assert widened == 1 and copied + widened == len(five.state_dict())
+    assert torch.equal(six.log_gain[:5], five.log_gain)
+    step = five.log_gain[4] - five.log_gain[3]
+    assert torch.allclose(six.log_gain[5], five.log_gain[4] + step)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        for r in range(5):  # the old rate points compute what they computed
+            assert torch.equal(five(x, r)["y"], six(x, r)["y"]) and torch.equal(five.gain(r), six.gain(r))
+        assert torch.all(six.gain(5) > six.gain(4))  # the new point quantises more finely
+
+
 def test_another_band_count_keeps_its_own_first_and_last_layers():
     rgb = ScaleHyperprior(HyperpriorConfig(bands=3, n=8, m=16, nz=8))
     cube = ScaleHyperprior(HyperpriorConfig(bands=8, n=8, m=16, nz=8, cluster_bands=8))

@@ -1,0 +1,57 @@
+"""Training crops: how the image crops draw their image, shapes and value range (numpy only, no torch)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from onboard.models.data import CropSampler
+
+
+@pytest.fixture()
+def two_sizes(tmp_path):
+    """One 64x64 tile and one 256x256 scene (random texture, so crops of the scene never equal the tile)."""
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 100, (64, 64, 3), dtype=np.uint8)
+    large = rng.integers(150, 256, (256, 256, 3), dtype=np.uint8)
+    paths = []
+    for name, arr in (("tile.png", small), ("scene.png", large)):
+        Image.fromarray(arr).save(tmp_path / name)
+        paths.append(tmp_path / name)
+    return paths
+
+
+def _tile_share(sampler: CropSampler, n: int = 3000) -> float:
+    """Share of crops that are the whole 64x64 tile (rotated or flipped: same sorted values)."""
+    tile = np.sort(sampler.images[0].ravel())
+    crops = sampler.sample(n, np.random.default_rng(2))
+    return float(np.mean([np.array_equal(np.sort(c.ravel()), tile) for c in crops]))
+
+
+def test_area_sampling_draws_images_by_pixel_count(two_sizes):
+    sampler = CropSampler(two_sizes, bands=3, crop=64, sampling="area")
+    assert sampler.images[0].shape[:2] == (64, 64)
+    assert np.allclose(sampler.probabilities, [1 / 17, 16 / 17])  # 64^2 : 256^2
+    assert abs(_tile_share(sampler) - 1 / 17) < 0.015
+
+
+def test_image_sampling_draws_images_uniformly(two_sizes):
+    sampler = CropSampler(two_sizes, bands=3, crop=64, sampling="image")
+    assert np.allclose(sampler.probabilities, [0.5, 0.5])
+    assert abs(_tile_share(sampler) - 0.5) < 0.04
+
+
+def test_crops_are_normalised_and_shaped(two_sizes):
+    crops = CropSampler(two_sizes, bands=3, crop=64).sample(16, np.random.default_rng(0))
+    assert crops.shape == (16, 3, 64, 64) and crops.dtype == np.float32
+    assert crops.min() >= 0.0 and crops.max() <= 1.0
+
+
+def test_unknown_sampling_is_a_clear_error(two_sizes):
+    with pytest.raises(ValueError, match="sampling must be"):
+        CropSampler(two_sizes, bands=3, crop=64, sampling="balanced")
+
+
+def test_no_usable_image_is_a_clear_error(two_sizes):
+    with pytest.raises(ValueError, match="no usable 3-band image of at least 512x512"):
+        CropSampler(two_sizes, bands=3, crop=512)
