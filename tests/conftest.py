@@ -15,13 +15,13 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def build_tiny_package(out: Path, bands: int = 3, cluster_bands: int | None = None, seed: int = 0,
-                       name: str = "tiny-q0"):
+                       name: str = "tiny-q0", n_s: int | None = None):
     torch = pytest.importorskip("torch")
     from onboard.models.export import calibration_crops, export_package
     from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior
 
     torch.manual_seed(seed)
-    model = ScaleHyperprior(HyperpriorConfig(bands=bands, n=8, m=12, nz=8, lambdas=(0.01,)))
+    model = ScaleHyperprior(HyperpriorConfig(bands=bands, n=8, m=12, nz=8, lambdas=(0.01,), n_s=n_s))
     with torch.no_grad():  # a large gain: untrained latents then carry real information (bytes, not zeros)
         model.log_gain.add_(3.0)
     rng = np.random.default_rng(seed)

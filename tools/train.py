@@ -29,13 +29,25 @@ def init_from_weights(model, src: dict) -> tuple[int, int]:
     widened model starts out computing exactly what the source computed and the new channels are learned. A
     model with more rate points (lambdas appended above the source's) gets the source's per-rate log-gains and
     new rows extrapolated geometrically from the last two, so the new rate points start one gain step finer.
+    A model with a wider ground decoder (``n_s`` larger than the source's synthesis width) gets the source's
+    ``g_s`` in the leading channels the same way: new hidden channels are computed but enter the next layer
+    through zeroed weights, and the GDN couplings between old and new channels start at zero.
     Any other mismatch (another band count) keeps the model's own initialisation.
     """
     import torch
     from torch import nn
 
+    from onboard.models.layers import GDN
+
     own = model.state_dict()
     new_state, copied, widened = {}, 0, 0
+    def width(key: str, dim: int) -> int | None:
+        return int(src[key].shape[dim]) if key in src else None
+
+    # which channel counts grew: only those may be widened (a band count that happens to equal N is not)
+    grown_m = (model.config.m,) if (width("g_a.net.6.weight", 0) or model.config.m) < model.config.m else ()
+    ns = model.config.synthesis_width
+    grown_ns = (ns,) if (width("g_s.net.0.weight", 1) or ns) < ns else ()
     for k, v in src.items():
         if k not in own:
             continue
@@ -54,11 +66,19 @@ def init_from_weights(model, src: dict) -> tuple[int, int]:
             continue
         if t.dim() != v.dim() or any(a < b for a, b in zip(t.shape, v.shape)):
             continue
-        if not all(a == b or a == model.config.m for a, b in zip(t.shape, v.shape)):
+        allowed = grown_m + grown_ns if k.startswith("g_s.") else grown_m
+        if not all(a == b or a in allowed for a, b in zip(t.shape, v.shape)):
             continue
         w = t.clone()
         w[tuple(slice(0, n) for n in v.shape)] = v
         module = model.get_submodule(k.rsplit(".", 1)[0]) if "." in k else None
+        if isinstance(module, GDN) and k.endswith(".gamma"):
+            # couplings with the new channels at the floor of the parametrisation (exactly zero)
+            old_c = v.shape[0]
+            w[old_c:, :] = module._pedestal ** 0.5
+            w[:, old_c:] = module._pedestal ** 0.5
+            diag = torch.arange(old_c, w.shape[0])
+            w[diag, diag] = t[diag, diag]
         if k.endswith(".weight") and isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
             in_dim = 1 if isinstance(module, nn.Conv2d) else 0
             if w.shape[in_dim] > v.shape[in_dim]:
@@ -77,7 +97,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
           lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.013, 0.025), qat_fraction: float = 0.15,
           threads: int = 2, device: str | None = None, checkpoint_every: int = 250,
           init_weights: str | None = None, progress: bool = True, cluster_bands: int | None = None,
-          sampling: str = "area") -> Path:
+          sampling: str = "area", n_s: int | None = None) -> Path:
     """Train (or resume) a model into ``out``; return the path of the weights-only file.
 
     ``cluster_bands=B`` trains the channel-clustered codec: B-band crops of the multi/hyperspectral cubes
@@ -97,7 +117,8 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
     out_dir.mkdir(parents=True, exist_ok=True)
     if cluster_bands is not None:
         bands = cluster_bands
-    config = HyperpriorConfig(bands=bands, n=n, m=m, nz=nz, lambdas=tuple(lambdas), cluster_bands=cluster_bands)
+    config = HyperpriorConfig(bands=bands, n=n, m=m, nz=nz, lambdas=tuple(lambdas), cluster_bands=cluster_bands,
+                              n_s=n_s)
     model = ScaleHyperprior(config).to(dev)
     main_params = [p for n_, p in model.named_parameters() if not n_.endswith("quantiles")]
     opt = torch.optim.Adam(main_params, lr=lr)
@@ -130,6 +151,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
     (out_dir / "train_command.json").write_text(json.dumps({
         "command": f"satcomp train --data {data} --out {out} --steps {steps} --batch {batch} --crop {crop} "
                    f"--lr {lr} --seed {seed} --bands {bands} --n {n} --m {m} --nz {nz} "
+                   + (f"--n-s {n_s} " if n_s else "") +
                    f"--lambdas {' '.join(str(v) for v in lambdas)}"
                    + (f" --cluster-bands {cluster_bands}" if cluster_bands else "")
                    + (f" --init-weights {init_weights}" if init_weights else "")
@@ -199,6 +221,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=64)
     p.add_argument("--m", type=int, default=96)
     p.add_argument("--nz", type=int, default=48)
+    p.add_argument("--n-s", type=int, default=None,
+                   help="width of the ground-side synthesis g_s (default: --n); outside the onboard MAC budget")
     p.add_argument("--lambdas", type=float, nargs="+", default=[0.0018, 0.0035, 0.0067, 0.013, 0.025])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--init-weights", default=None, help="start from these weights (fine-tuning)")
@@ -215,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
                  bands=args.bands, n=args.n, m=args.m, nz=args.nz, lambdas=tuple(args.lambdas),
                  threads=args.threads, init_weights=args.init_weights, progress=not args.no_progress,
                  checkpoint_every=args.checkpoint_every, cluster_bands=args.cluster_bands,
-                 sampling=args.sampling)
+                 sampling=args.sampling, n_s=args.n_s)
     print(f"weights: {path}")
     return 0
 

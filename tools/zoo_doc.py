@@ -21,7 +21,8 @@ def main() -> int:
         m = json.loads(mf.read_text())
         a, t = m["architecture"], m.get("training", {})
         size = sum(f.stat().st_size for f in d.iterdir())
-        rows.append(f"| `{m['name']}` | {a.get('cluster_bands') or '-'} | {a['bands']} | {a['n']}/{a['m']}/{a['nz']} | "
+        rows.append(f"| `{m['name']}` | {a.get('cluster_bands') or '-'} | {a['bands']} | {a['n']}/{a['m']}/{a['nz']}"
+                    f"{' (g_s ' + str(a['n_s']) + ')' if a.get('n_s', a['n']) != a['n'] else ''} | "
                     f"{m['rate']['lambda']} | {t.get('checkpoint_step', '?')} | {t.get('h_s_quantization', '?')} | "
                     f"{size / 1e6:.1f} MB | `{m['package_id'][:12]}` |")
         commands.setdefault(t.get("command", "(not recorded)"), []).append(m["name"])

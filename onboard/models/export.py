@@ -159,7 +159,8 @@ def torch_reference(package) -> dict[str, nn.Module]:
     from onnx import numpy_helper
 
     a = package.architecture
-    config = HyperpriorConfig(bands=a["bands"], n=a["n"], m=a["m"], nz=a["nz"], lambdas=(1.0,))
+    config = HyperpriorConfig(bands=a["bands"], n=a["n"], m=a["m"], nz=a["nz"], lambdas=(1.0,),
+                              n_s=a.get("n_s"))
     mods = _empty_modules(config)
     for which, mod in mods.items():
         proto = onnx.load(str(package.onnx_path(which, "fp32")))
@@ -354,7 +355,8 @@ def export_package(model: ScaleHyperprior, rate_index: int, out_dir: str | Path,
     manifest = {
         "name": name,
         "bitstream_version": BITSTREAM_VERSION,
-        "architecture": {"type": "scale_hyperprior", "bands": c.bands, "n": c.n, "m": c.m, "nz": c.nz,
+        "architecture": {"type": "scale_hyperprior", "bands": c.bands, "n": c.n, "n_s": c.synthesis_width,
+                         "m": c.m, "nz": c.nz,
                          "cluster_bands": cluster_bands, "latent_stride": 16, "hyper_stride": 4,
                          "g_a": "4x conv5x5/2 with GDN", "h_s": "integer, 3x conv3x3 + depth-to-space"},
         "rate": {"index": rate_index, "lambda": float(c.lambdas[rate_index]),

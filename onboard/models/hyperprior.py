@@ -8,7 +8,10 @@ Training/export only (torch). Architecture, all widths configurable::
     h_s : integer-friendly sub-pixel synthesis, every layer a 3x3 conv, depth-to-space (CRD) for upsampling:
           z_hat -> conv(Nz->4N) ReLU D2S -> conv(N->4N) ReLU D2S -> conv(N->M) = sigma_base
     sigma_r = sigma_base * gain[r]
-    g_s : y_hat / gain[r] -> deconv5x5/2 -> IGDN -> ... -> deconv5x5/2                    (M -> N -> bands)
+    g_s : y_hat / gain[r] -> deconv5x5/2 -> IGDN -> ... -> deconv5x5/2                    (M -> N_s -> bands)
+
+``N_s`` (``n_s``, default ``n``) is the width of the synthesis: it runs on the ground, outside the onboard
+MAC budget, so a model may be asymmetric (a wider ground decoder for the same onboard encoder).
 
 ``h_a`` sees the un-gained ``y``, so ``z`` and the integer ``h_s`` are shared by every rate; only the
 quantisation step of ``y`` (through the gain) and the scale thresholds change per rate.
@@ -34,6 +37,12 @@ class HyperpriorConfig:
     nz: int = 48
     lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.013, 0.025)
     cluster_bands: int | None = None  # B for a channel-clustered model (bands == B), None for an image model
+    n_s: int | None = None  # width of the ground-side synthesis g_s; None: the same as n
+
+    @property
+    def synthesis_width(self) -> int:
+        """Hidden width of ``g_s`` (``n_s`` when set, else ``n``)."""
+        return self.n_s or self.n
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -45,6 +54,7 @@ class HyperpriorConfig:
         d = dict(d)
         d["lambdas"] = tuple(d["lambdas"])
         d.setdefault("cluster_bands", None)
+        d.setdefault("n_s", None)
         return cls(**d)
 
 
@@ -113,7 +123,7 @@ class ScaleHyperprior(nn.Module):
         c = config
         self.config = c
         self.g_a = AnalysisTransform(c.bands, c.n, c.m)
-        self.g_s = SynthesisTransform(c.bands, c.n, c.m)
+        self.g_s = SynthesisTransform(c.bands, c.synthesis_width, c.m)
         self.h_a = HyperAnalysis(c.n, c.m, c.nz)
         self.h_s = HyperSynthesis(c.n, c.m, c.nz)
         self.prior = FactorizedPrior(c.nz)

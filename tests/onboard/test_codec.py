@@ -211,6 +211,33 @@ def test_torch_reference_matches_the_fp32_graph(tiny_package):
     np.testing.assert_allclose(y_t, y_ort, rtol=1e-4, atol=1e-4)
 
 
+def test_asymmetric_package_with_a_wider_ground_decoder(tmp_path):
+    """n_s widens only g_s (ground side): the onboard graphs keep their size, the manifest records n_s, and the
+    package decodes bit-exactly with its torch reference rebuilt from the manifest."""
+    pytest.importorskip("torch")
+    import torch
+
+    from ground.verify import verify_variant
+    from onboard.models.export import torch_reference
+    from onboard.package import load_package
+    from tests.conftest import build_tiny_package
+    from tools.verify import torch_analysis
+
+    pkg = load_package(build_tiny_package(tmp_path / "wide-q0", n_s=20, name="wide-q0"))
+    assert pkg.architecture["n"] == 8 and pkg.architecture["n_s"] == 20
+    img = np.random.default_rng(3).integers(0, 256, (96, 80, 3), dtype=np.uint8)
+    for variant in ("int8", "fp32"):
+        rep = verify_variant(img, pkg, variant)
+        assert rep.ok, rep
+    assert verify_variant(img, pkg, "torch", analysis=torch_analysis(pkg)).ok
+    # the ground decoder rebuilt from the manifest is the wide one and matches the fp32 graph
+    g_s = torch_reference(pkg)["g_s"]
+    y_hat = np.random.default_rng(4).integers(-3, 4, (1, 12, 4, 4)).astype(np.float32)
+    with torch.no_grad():
+        x_t = g_s(torch.from_numpy(y_hat)).numpy()
+    np.testing.assert_allclose(x_t, pkg.session("g_s", "fp32").run(None, {"y_hat": y_hat})[0], atol=1e-5)
+
+
 def test_runtime_encoder_does_not_import_torch(tiny_package):
     code = (
         "import sys, numpy as np, onboard, ground\n"

@@ -73,6 +73,25 @@ def test_more_rate_points_keep_the_old_ones_and_extrapolate_the_new_gains():
         assert torch.all(six.gain(5) > six.gain(4))  # the new point quantises more finely
 
 
+def test_a_wider_ground_decoder_starts_from_the_narrow_one():
+    torch.manual_seed(0)
+    narrow = ScaleHyperprior(HyperpriorConfig(bands=3, n=8, m=16, nz=8)).eval()
+    wide = ScaleHyperprior(HyperpriorConfig(bands=3, n=8, m=16, nz=8, n_s=24)).eval()
+    assert wide.g_s.net[0].weight.shape[1] == 24 and wide.g_a.net[0].weight.shape[0] == 8  # encoder unchanged
+    copied, widened = init_from_weights(wide, narrow.state_dict())
+    assert copied + widened == len(narrow.state_dict()) and widened == 13  # g_s: 4 deconv weights, 3 biases, 3 GDN x (beta, gamma)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        y = narrow.g_a(x)
+        assert torch.equal(y, wide.g_a(x))
+        assert torch.allclose(narrow.g_s(y), wide.g_s(y), atol=1e-6)
+        # the new hidden channels carry values, so the zeroed weights that read them get gradients
+        assert wide.g_s.net[1](wide.g_s.net[0](y))[:, 8:].abs().sum() > 0
+    cfg = HyperpriorConfig.from_dict(wide.config.to_dict())
+    assert cfg.n_s == 24 and cfg.synthesis_width == 24
+    assert HyperpriorConfig.from_dict({k: v for k, v in narrow.config.to_dict().items() if k != "n_s"}).n_s is None
+
+
 def test_another_band_count_keeps_its_own_first_and_last_layers():
     rgb = ScaleHyperprior(HyperpriorConfig(bands=3, n=8, m=16, nz=8))
     cube = ScaleHyperprior(HyperpriorConfig(bands=8, n=8, m=16, nz=8, cluster_bands=8))
