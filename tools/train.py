@@ -37,10 +37,9 @@ def init_from_weights(model, src: dict) -> tuple[int, int]:
     import torch
     from torch import nn
 
-    from onboard.models.layers import GDN
-
     own = model.state_dict()
     new_state, copied, widened = {}, 0, 0
+
     def width(key: str, dim: int) -> int | None:
         return int(src[key].shape[dim]) if key in src else None
 
@@ -69,16 +68,9 @@ def init_from_weights(model, src: dict) -> tuple[int, int]:
         allowed = grown_m + grown_ns if k.startswith("g_s.") else grown_m
         if not all(a == b or a in allowed for a, b in zip(t.shape, v.shape)):
             continue
-        w = t.clone()
+        w = t.clone()  # outside the source's slice: the model's own init (GDN couplings start at exactly zero)
         w[tuple(slice(0, n) for n in v.shape)] = v
         module = model.get_submodule(k.rsplit(".", 1)[0]) if "." in k else None
-        if isinstance(module, GDN) and k.endswith(".gamma"):
-            # couplings with the new channels at the floor of the parametrisation (exactly zero)
-            old_c = v.shape[0]
-            w[old_c:, :] = module._pedestal ** 0.5
-            w[:, old_c:] = module._pedestal ** 0.5
-            diag = torch.arange(old_c, w.shape[0])
-            w[diag, diag] = t[diag, diag]
         if k.endswith(".weight") and isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
             in_dim = 1 if isinstance(module, nn.Conv2d) else 0
             if w.shape[in_dim] > v.shape[in_dim]:

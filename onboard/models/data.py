@@ -70,7 +70,6 @@ class CropSampler:
         if sampling not in ("area", "image"):
             raise ValueError(f"sampling must be 'area' or 'image', not {sampling!r}")
         self.crop = crop
-        self.sampling = sampling
         self.images = []
         for f in files:
             arr = load_array(f)
