@@ -184,22 +184,27 @@ def decode_tiles(scene: CodedScene, package, chunk_ids: list[int] | None = None,
 def assemble(header, package, tiles: dict[int, np.ndarray], errors: dict[int, str], *, conceal: bool = True,
              timings: dict | None = None) -> DecodedScene:
     """Stitch decoded tiles into the scene (crop padding, drop cluster padding), conceal what is missing,
-    denormalise to the original dtype. ``tiles`` from :func:`decode_tiles` (possibly several merged)."""
+    denormalise to the original dtype. ``tiles`` from :func:`decode_tiles` (possibly several merged).
+
+    With a spectral KLT in the header the tiles hold components: they are stitched and concealed as
+    components, then the inverse KLT gives the bands (a lost component chunk costs that component's share
+    of its tile in every band; ``pixel_valid`` is False for such pixels)."""
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
     h, w, c = header.height, header.width, header.bands
+    planes = header.coded_bands
     slots = tile_slots(h, w, header.tile_h, header.tile_w, package.tile_multiple)
-    groups = band_groups(c, package, header.band_order)
+    groups = band_groups(planes, package, header.band_order)
     n_groups = len(groups)
     status = np.full(header.n_chunks, STATUS_MISSING, np.uint8)
-    recon = np.zeros((h, w, c), np.float32)
-    valid = np.zeros((h, w, c), bool)
+    recon = np.zeros((h, w, planes), np.float32)
+    valid = np.zeros((h, w, planes), bool)
     for cid in sorted(tiles):
         x = tiles[cid]
         slot = slots[cid // n_groups]
         g = cid % n_groups
         bands = groups[g]
-        real = _real_bands(bands, g, c, package)
+        real = _real_bands(bands, g, planes, package)
         tile = x[:len(bands), :slot.h, :slot.w].transpose(1, 2, 0)
         ys, xs = slice(slot.y0, slot.y0 + slot.h), slice(slot.x0, slot.x0 + slot.w)
         recon[ys, xs, bands[:real]] = tile[:, :, :real]
@@ -215,11 +220,33 @@ def assemble(header, package, tiles: dict[int, np.ndarray], errors: dict[int, st
         t1 = time.perf_counter()
         recon = conceal_lost(recon, valid)
         timings["concealment"] = time.perf_counter() - t1
-    image = denormalise(recon, header.band_ranges or [(0, 1)] * c, header.dtype)
+    if header.spectral is not None:
+        t1 = time.perf_counter()
+        image = from_components(header, recon)
+        valid = np.broadcast_to(valid.all(axis=2, keepdims=True), (h, w, c)).copy()
+        timings["inverse_klt"] = time.perf_counter() - t1
+    else:
+        image = denormalise(recon, header.band_ranges or [(0, 1)] * c, header.dtype)
     if header.two_d:
         image = image[:, :, 0]
     return DecodedScene(image=image, chunk_status=status, pixel_valid=valid, errors=dict(errors),
                         timings_s=timings)
+
+
+def value_limits(dtype: str, bit_depth: int) -> tuple[int, int]:
+    """The values a scene of ``dtype`` with ``bit_depth`` significant bits can hold (signed: the sign
+    included in the bits)."""
+    if dtype == "int16":
+        return -(1 << (bit_depth - 1)), (1 << (bit_depth - 1)) - 1
+    return 0, (1 << bit_depth) - 1
+
+
+def from_components(header, u: np.ndarray) -> np.ndarray:
+    """Inverse spectral KLT of decoded components (H, W, K) in [0, 1] -> (H, W, C) of the scene's dtype,
+    rounded and clipped to the declared bit depth."""
+    x = header.spectral.inverse(np.clip(u, 0.0, 1.0))
+    lo, hi = value_limits(header.dtype, header.bit_depth)
+    return np.clip(np.rint(x), lo, hi).astype(header.dtype)
 
 
 def decode_scene(coded, package, *, target: str = "cpu", workers: int | None = None,

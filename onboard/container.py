@@ -6,7 +6,8 @@ Binary layout (all integers big-endian, field widths are the named constants bel
       magic            4  b"SCMP"
       version          1  BITSTREAM_VERSION
       flags            1  bit0: per-band ranges present; bit1: the input was 2-D (H, W), decode to 2-D;
-                          bit2: band order table present (clusters chosen from inter-band correlation)
+                          bit2: band order table present (clusters chosen from inter-band correlation);
+                          bit3: spectral KLT table present (the chunks code KLT components, not bands)
       scene_id         4  u32
       cuc_coarse       4  u32 seconds since the CCSDS epoch 1958-01-01 (UTC scale, no leap seconds)
       cuc_fine         2  u16 units of 2**-16 s
@@ -26,6 +27,10 @@ Binary layout (all integers big-endian, field widths are the named constants bel
                      int16), followed by CRC-16 of that table
     band order (only when flags bit2): bands x u16, the scene band fed at each position of the clustered
                      stream (a permutation of 0..bands-1; clusters are consecutive positions), then CRC-16
+    spectral KLT (only when flags bit3): the table of :meth:`onboard.spectral.SpectralKLT.pack` (K, band
+                     means, component centres, common scale, C x K float16 basis, CRC-16); the chunks then
+                     code K components in clusters of B (``n_clusters = ceil(K / B)``) and the band ranges
+                     are not sent (the ground clips to the declared bit depth)
     Chunk records, n_present of them, each (5 to 14 octets of overhead, 7 for a typical chunk):
       index          1-5  unsigned LEB128 varint: chunk index (tile-major, cluster-minor)
       length         1-5  unsigned LEB128 varint: payload octets
@@ -54,6 +59,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 
 from onboard.errors import CorruptStreamError
+from onboard.spectral import SpectralKLT
 
 MAGIC = b"SCMP"
 BITSTREAM_VERSION = 1
@@ -67,6 +73,8 @@ BAND_RANGE_SIZE = 4  # lo + hi, 16 bits each (every supported dtype fits 16 bits
 FLAG_BAND_RANGES = 0x01
 FLAG_2D = 0x02
 FLAG_BAND_ORDER = 0x04
+FLAG_SPECTRAL_KLT = 0x08
+KNOWN_FLAGS = FLAG_BAND_RANGES | FLAG_2D | FLAG_BAND_ORDER | FLAG_SPECTRAL_KLT
 CHUNK_CRC_SIZE = 4
 MAX_VARINT_OCTETS = 5  # enough for any u32
 PACKAGE_ID_SIZE = 32
@@ -118,6 +126,7 @@ class SceneHeader:
     band_ranges: tuple[tuple[int, int], ...] | None = None
     two_d: bool = False
     band_order: tuple[int, ...] | None = None
+    spectral: SpectralKLT | None = None
     version: int = BITSTREAM_VERSION
 
     def __post_init__(self) -> None:
@@ -133,6 +142,13 @@ class SceneHeader:
             raise ValueError("height, width, bands and tile sizes must be positive")
         if self.band_order is not None and sorted(self.band_order) != list(range(self.bands)):
             raise ValueError(f"band_order must be a permutation of 0..{self.bands - 1}")
+        if self.spectral is not None:
+            if self.spectral.n_bands != self.bands:
+                raise ValueError(f"KLT table is for {self.spectral.n_bands} bands, the scene has {self.bands}")
+            if self.band_order is not None:
+                raise ValueError("a scene carries either a band order or a spectral KLT, not both")
+            if self.cluster_bands == 0:
+                raise ValueError("a spectral KLT needs a clustered package (cluster_bands > 0)")
         if self.two_d and self.bands != 1:
             raise ValueError(f"a 2-D scene has one band, header says {self.bands}")
         if self.band_ranges is not None:
@@ -159,10 +175,15 @@ class SceneHeader:
         return -(-self.width // self.tile_w)
 
     @property
+    def coded_bands(self) -> int:
+        """Planes the chunks code: the K KLT components with a spectral table, else the bands."""
+        return self.spectral.n_components if self.spectral is not None else self.bands
+
+    @property
     def n_clusters(self) -> int:
         if self.cluster_bands == 0:
             return 1
-        return -(-self.bands // self.cluster_bands)
+        return -(-self.coded_bands // self.cluster_bands)
 
     def chunk_position(self, index: int) -> tuple[int, int, int]:
         """Chunk index -> (tile_row, tile_col, cluster)."""
@@ -186,7 +207,8 @@ class SceneHeader:
     # --- bytes ----------------------------------------------------------------------------------
     def pack(self) -> bytes:
         flags = ((FLAG_BAND_RANGES if self.band_ranges is not None else 0) | (FLAG_2D if self.two_d else 0)
-                 | (FLAG_BAND_ORDER if self.band_order is not None else 0))
+                 | (FLAG_BAND_ORDER if self.band_order is not None else 0)
+                 | (FLAG_SPECTRAL_KLT if self.spectral is not None else 0))
         body = _HEADER_STRUCT.pack(
             MAGIC, self.version, flags, self.scene_id, self.cuc_coarse, self.cuc_fine,
             self.height, self.width, self.bands, DTYPE_CODES[self.dtype], self.bit_depth,
@@ -200,6 +222,8 @@ class SceneHeader:
         if self.band_order is not None:
             table = struct.pack(f">{self.bands}H", *self.band_order)
             out += table + crc16(table).to_bytes(2, "big")
+        if self.spectral is not None:
+            out += self.spectral.pack(self.dtype)
         return out
 
     @classmethod
@@ -224,6 +248,9 @@ class SceneHeader:
                                      f"{BITSTREAM_VERSION})")
         if dcode not in DTYPE_NAMES:
             raise CorruptStreamError(f"unknown dtype code {dcode}")
+        if flags & ~KNOWN_FLAGS:
+            raise CorruptStreamError(f"header flags 0x{flags:02X} name features this build does not know "
+                                     f"(known: 0x{KNOWN_FLAGS:02X})")
         ranges = None
         if flags & FLAG_BAND_RANGES:
             tsize = c * BAND_RANGE_SIZE
@@ -245,11 +272,15 @@ class SceneHeader:
                 raise CorruptStreamError("band order table CRC mismatch")
             order = struct.unpack(f">{c}H", table)
             end += tsize + 2
+        spectral = None
+        if flags & FLAG_SPECTRAL_KLT:
+            spectral, end = SpectralKLT.unpack(data, end, c, DTYPE_NAMES[dcode])
         try:
             header = cls(scene_id=scene_id, height=h, width=w, bands=c, dtype=DTYPE_NAMES[dcode],
                          bit_depth=bit_depth, tile_h=th, tile_w=tw, cluster_bands=cb, n_chunks=n,
                          package_id=pkg, cuc_coarse=coarse, cuc_fine=fine, band_ranges=ranges,
-                         two_d=bool(flags & FLAG_2D), band_order=order, version=version)
+                         two_d=bool(flags & FLAG_2D), band_order=order, spectral=spectral,
+                         version=version)
         except ValueError as exc:
             raise CorruptStreamError(f"scene header fields invalid: {exc}") from exc
         expected = header.n_tile_rows * header.n_tile_cols * header.n_clusters

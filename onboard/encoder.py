@@ -4,8 +4,9 @@ Steps for a scene of shape (H, W) or (H, W, C):
 
 1. per-band range normalisation to [0, 1] with the band's (min, max), which the header carries;
 2. band groups: one group of all C bands for an image package (C must equal the package's bands), groups
-   of B bands for a clustered package (:mod:`onboard.clusters`; the last group padded by repeating its
-   last band, the padding never sent);
+   of B bands for a clustered package (the last group padded by repeating its last band, the padding never
+   sent); or, with ``spectral="klt"`` (clustered packages), groups of B of the K spectral KLT components
+   (:mod:`onboard.spectral`) that replace steps 1 and 2's bands, the transform sent in the header;
 3. tiling (default 256 x 256); each tile padded by edge replication to a multiple of 64;
 4. ``y = g_a(x)``, ``z = h_a(y)`` with ONNX Runtime (fp32 or int8, CPU or CUDA), ``z_hat = rint(z)``,
    ``y_hat = rint(y)``;
@@ -33,10 +34,13 @@ from onboard.container import (
     Chunk, CodedScene, SceneHeader, band_ranges_of, datetime_to_cuc, read_uvarint, uvarint,
 )
 from onboard.errors import CorruptStreamError, UnsupportedInputError
+from onboard.spectral import DEFAULT_MIN_STD, fit_klt
 
 DEFAULT_TILE = 256
 DEFAULT_ACQUISITION_TIME = datetime(2000, 1, 1, 12, 0, 0, tzinfo=timezone.utc)  # J2000: used when none given
 SUPPORTED_DTYPES = ("uint8", "uint16", "int16")
+SPECTRAL_MODES = ("auto", "none", "klt")
+KLT_STD_PER_RMSE = 0.5  # auto K: keep a KLT component whose std is at least this times the codec's rms error
 
 
 # --- payload framing ------------------------------------------------------------------------------
@@ -168,6 +172,26 @@ def bit_depth_of(arr: np.ndarray) -> int:
     return max(1, int(arr.max()).bit_length())
 
 
+def spectral_mode(package, spectral: str) -> str:
+    """Resolve ``spectral`` (``"auto"``: the package's own mode) to ``"none"`` or ``"klt"``; a typed error for
+    a KLT asked of an image package."""
+    if spectral not in SPECTRAL_MODES:
+        raise ValueError(f"spectral must be one of {SPECTRAL_MODES}, got {spectral!r}")
+    if spectral == "auto":
+        return getattr(package, "spectral", "none")
+    if spectral == "klt" and package.cluster_bands is None:
+        raise UnsupportedInputError(f"package {package.name} is an image package: a spectral KLT needs a "
+                                    f"clustered package")
+    return spectral
+
+
+def klt_min_std(package) -> float:
+    """Fraction of the common scale below which a KLT component is not worth coding with ``package``:
+    ``KLT_STD_PER_RMSE`` x the rms error its export measured on calibration crops (a default without one)."""
+    rmse = package.manifest.get("rate", {}).get("calibration_rmse") if hasattr(package, "manifest") else None
+    return DEFAULT_MIN_STD if not rmse else KLT_STD_PER_RMSE * float(rmse)
+
+
 # --- encoding -------------------------------------------------------------------------------------
 def _tile_batch(norm: np.ndarray, slot: TileSlot, groups: list[np.ndarray]) -> np.ndarray:
     """(n_groups, B, pad_h, pad_w) float32 for one tile, edge-replicated."""
@@ -213,26 +237,38 @@ class ChunkLatents:
 
 def encode_array(arr: np.ndarray, two_d: bool, package, analysis, *, tile_h: int, tile_w: int,
                  scene_id: int, acquisition_time: datetime, progress: bool = False,
-                 keep_latents: bool = False, band_order: str = "contiguous"
-                 ) -> tuple[CodedScene, dict[int, ChunkLatents]]:
+                 keep_latents: bool = False, band_order: str = "contiguous", spectral: str = "auto",
+                 klt_components: int | None = None) -> tuple[CodedScene, dict[int, ChunkLatents]]:
     """Encode a checked (H, W, C) array with an analysis function ``x (B, bands, h, w) float32 ->
     (y_hat int32, z_hat int32)``. Returns the scene and, with ``keep_latents``, chunk -> latents."""
     h, w, c = arr.shape
-    ranges = band_ranges_of(arr)
-    norm = normalise(arr, ranges)
     if band_order not in ("contiguous", "correlation"):
         raise ValueError(f"band_order must be 'contiguous' or 'correlation', got {band_order!r}")
+    mode = spectral_mode(package, spectral)
     order = None
-    if band_order == "correlation" and package.cluster_bands is not None and c > 1:
-        order = correlation_order(arr)
-    groups = band_groups(c, package, order)
+    klt = None
+    if mode == "klt":
+        if band_order != "contiguous":
+            raise ValueError("band_order='correlation' does not apply to KLT components")
+        if klt_components is not None and not 1 <= klt_components <= c:
+            raise UnsupportedInputError(f"klt_components={klt_components} outside 1..{c} for a {c}-band scene")
+        klt = fit_klt(arr, n_components=klt_components, min_std=klt_min_std(package))
+        ranges = None
+        norm = klt.forward(arr)
+        groups = band_groups(klt.n_components, package)
+    else:
+        ranges = band_ranges_of(arr)
+        norm = normalise(arr, ranges)
+        if band_order == "correlation" and package.cluster_bands is not None and c > 1:
+            order = correlation_order(arr)
+        groups = band_groups(c, package, order)
     slots = tile_slots(h, w, tile_h, tile_w, package.tile_multiple)
     coarse, fine = datetime_to_cuc(acquisition_time)
     header = SceneHeader(
         scene_id=int(scene_id), height=h, width=w, bands=c, dtype=arr.dtype.name, bit_depth=bit_depth_of(arr),
         tile_h=tile_h, tile_w=tile_w, cluster_bands=package.cluster_bands or 0,
         n_chunks=len(slots) * len(groups), package_id=package.package_id_bytes, cuc_coarse=coarse,
-        cuc_fine=fine, band_ranges=ranges, two_d=two_d, band_order=order)
+        cuc_fine=fine, band_ranges=ranges, two_d=two_d, band_order=order, spectral=klt)
     chunks: list[Chunk] = []
     kept: dict[int, ChunkLatents] = {}
     it = slots
@@ -261,7 +297,8 @@ def _tile_size(tile) -> tuple[int, int]:
 def encode_image(image: np.ndarray, package, target: str = "cpu", precision: str = "int8", *,
                  tile: int | tuple[int, int] = DEFAULT_TILE, scene_id: int = 0,
                  acquisition_time: datetime = DEFAULT_ACQUISITION_TIME, threads: int | None = None,
-                 progress: bool = False, band_order: str = "contiguous") -> CodedScene:
+                 progress: bool = False, band_order: str = "contiguous", spectral: str = "auto",
+                 klt_components: int | None = None) -> CodedScene:
     """Encode an (H, W) or (H, W, C) uint8/uint16/int16 array with a model package.
 
     ``package``: a :class:`~onboard.package.ModelPackage`, a zoo name or a package directory.
@@ -272,7 +309,11 @@ def encode_image(image: np.ndarray, package, target: str = "cpu", precision: str
     ``threads``: ONNX Runtime intra-op threads (default: its own choice).
     ``band_order`` (clustered packages): ``"contiguous"`` clusters of consecutive bands, or ``"correlation"``
     clusters chosen from the inter-band correlation (:func:`correlation_order`, sent in the header).
-    Returns a :class:`CodedScene` with one chunk per (tile, band group).
+    ``spectral`` (clustered packages): ``"klt"`` codes the first K spectral KLT components instead of the bands
+    (:mod:`onboard.spectral`; far fewer samples to code for a hyperspectral cube), ``"none"`` the bands,
+    ``"auto"`` (default) what the package was trained for. ``klt_components``: K (default: every component
+    whose standard deviation is worth the package's error, :func:`klt_min_std`).
+    Returns a :class:`CodedScene` with one chunk per (tile, band or component group).
     """
     from onboard.package import PRECISIONS, TARGETS
     from onboard.zoo import resolve
@@ -290,5 +331,6 @@ def encode_image(image: np.ndarray, package, target: str = "cpu", precision: str
         return analyse(package, x, target, precision, threads)
 
     scene, _ = encode_array(arr, two_d, package, analysis, tile_h=tile_h, tile_w=tile_w, scene_id=scene_id,
-                            acquisition_time=acquisition_time, progress=progress, band_order=band_order)
+                            acquisition_time=acquisition_time, progress=progress, band_order=band_order,
+                            spectral=spectral, klt_components=klt_components)
     return scene

@@ -152,6 +152,12 @@ class ModelPackage:
         return None if cb is None else int(cb)
 
     @property
+    def spectral(self) -> str:
+        """What a clustered package was trained to code: ``"klt"`` (spectral KLT components, see
+        :mod:`onboard.spectral`) or ``"none"`` (bands)."""
+        return str(self.architecture.get("spectral", "none"))
+
+    @property
     def latent_channels(self) -> int:
         return int(self.architecture["m"])
 

@@ -15,13 +15,14 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def build_tiny_package(out: Path, bands: int = 3, cluster_bands: int | None = None, seed: int = 0,
-                       name: str = "tiny-q0", n_s: int | None = None):
+                       name: str = "tiny-q0", n_s: int | None = None, spectral: str = "none"):
     torch = pytest.importorskip("torch")
     from onboard.models.export import calibration_crops, export_package
     from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior
 
     torch.manual_seed(seed)
-    model = ScaleHyperprior(HyperpriorConfig(bands=bands, n=8, m=12, nz=8, lambdas=(0.01,), n_s=n_s))
+    model = ScaleHyperprior(HyperpriorConfig(bands=bands, n=8, m=12, nz=8, lambdas=(0.01,), n_s=n_s,
+                                              spectral=spectral))
     with torch.no_grad():  # a large gain: untrained latents then carry real information (bytes, not zeros)
         model.log_gain.add_(3.0)
     rng = np.random.default_rng(seed)
@@ -63,6 +64,15 @@ def tiny_clustered_package(tmp_path_factory):
 
     return load_package(build_tiny_package(tmp_path_factory.mktemp("pkgc") / "tinyc-q0", bands=4, cluster_bands=4,
                                            seed=2, name="tinyc-q0"))
+
+
+@pytest.fixture(scope="session")
+def tiny_klt_package(tmp_path_factory):
+    """A clustered B = 1 package whose manifest says it codes spectral KLT components."""
+    from onboard.package import load_package
+
+    return load_package(build_tiny_package(tmp_path_factory.mktemp("pkgk") / "tinyk-q0", bands=1, cluster_bands=1,
+                                           seed=3, name="tinyk-q0", spectral="klt"))
 
 
 @pytest.fixture

@@ -53,7 +53,8 @@ def export_all(checkpoint: str, data: str, out: str, prefix: str, rates: list[in
     if cluster_bands:
         from onboard.models.data import CubeCropSampler, cube_files
 
-        sampler = CubeCropSampler(cube_files(data), cluster_bands, min(calib_size, 96))
+        sampler = CubeCropSampler(cube_files(data), cluster_bands, min(calib_size, 128),
+                                  spectral=getattr(c, "spectral", "none"))
         crops = [sampler.sample(1, rng) for _ in range(n_calib)]
     else:
         files = collect_files(data, bands=bands or c.bands)

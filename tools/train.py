@@ -20,8 +20,39 @@ from pathlib import Path
 import numpy as np
 
 
-def init_from_weights(model, src: dict) -> tuple[int, int]:
+GAIN_SLOPE_PER_LOG_LAMBDA = 0.5  # high-rate theory: MSE ~ step**2, so the best step ~ lambda**-1/2
+
+
+def gains_for_lambdas(src_log_gain, src_lambdas, lambdas):
+    """Per-rate log-gains for ``lambdas`` from a source model's rows (``src_log_gain`` (R, M) for
+    ``src_lambdas``): linear interpolation in log lambda inside the source's range, and outside it the nearest
+    end row plus ``0.5 * log(lambda / lambda_end)`` (at high rate the MSE goes as the quantisation step
+    squared, so the rate–distortion optimum moves the step as lambda**-1/2). Returns an (R', M) tensor."""
+    import torch
+
+    src = src_log_gain.detach().to(torch.float64)
+    ls = np.log(np.asarray(src_lambdas, np.float64))
+    order = np.argsort(ls)
+    ls, src = ls[order], src[torch.as_tensor(order)]
+    rows = []
+    for lam in np.log(np.asarray(lambdas, np.float64)):
+        if lam <= ls[0]:
+            rows.append(src[0] + GAIN_SLOPE_PER_LOG_LAMBDA * (lam - ls[0]))
+        elif lam >= ls[-1]:
+            rows.append(src[-1] + GAIN_SLOPE_PER_LOG_LAMBDA * (lam - ls[-1]))
+        else:
+            j = int(np.searchsorted(ls, lam))
+            t = (lam - ls[j - 1]) / (ls[j] - ls[j - 1])
+            rows.append(src[j - 1] * (1 - t) + src[j] * t)
+    return torch.stack(rows).to(src_log_gain.dtype)
+
+
+def init_from_weights(model, src: dict, src_lambdas=None) -> tuple[int, int]:
     """Seed ``model`` from another run's state dict; return (tensors copied, tensors widened).
+
+    With ``src_lambdas`` (the source run's rate points) the per-rate log-gains are matched by lambda value,
+    not by position (:func:`gains_for_lambdas`): a run with another lambda ladder starts every rate point at
+    the gain the source learnt for that lambda, or extrapolated from it by theory.
 
     A tensor of the same shape is copied. A tensor that differs only by being wider in the latent channels
     (a model with a larger ``m`` seeded from a smaller one) gets the source in its leading slice; the new
@@ -51,6 +82,13 @@ def init_from_weights(model, src: dict) -> tuple[int, int]:
         if k not in own:
             continue
         t = own[k]
+        if k == "log_gain" and src_lambdas is not None and v.shape[1] <= t.shape[1]:
+            if list(src_lambdas) != list(model.config.lambdas) or v.shape != t.shape:
+                w = t.clone()
+                w[:, : v.shape[1]] = gains_for_lambdas(v, src_lambdas, model.config.lambdas)
+                new_state[k] = w
+                widened += 1
+                continue
         if t.shape == v.shape:
             new_state[k] = v
             copied += 1
@@ -89,13 +127,16 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
           lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.013, 0.025), qat_fraction: float = 0.15,
           threads: int = 2, device: str | None = None, checkpoint_every: int = 250,
           init_weights: str | None = None, progress: bool = True, cluster_bands: int | None = None,
-          sampling: str = "area", n_s: int | None = None) -> Path:
+          sampling: str = "area", n_s: int | None = None, spectral: str = "none",
+          gain_lr_mult: float = 1.0) -> Path:
     """Train (or resume) a model into ``out``; return the path of the weights-only file.
 
     ``cluster_bands=B`` trains the channel-clustered codec: B-band crops of the multi/hyperspectral cubes
     with band-order and band-subset augmentation (:class:`onboard.models.data.CubeCropSampler`). ``sampling``
     chooses how image crops draw their image (``"area"``: by pixel count; ``"image"``: uniformly; see
-    :class:`onboard.models.data.CropSampler`)."""
+    :class:`onboard.models.data.CropSampler`). ``spectral="klt"`` (clustered only) trains on spectral KLT
+    components on one common scale, as the encoder's ``spectral="klt"`` mode codes them. ``gain_lr_mult``
+    scales the learning rate of the per-rate gain vectors."""
     import torch
     from tqdm import tqdm
 
@@ -109,18 +150,28 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
     out_dir.mkdir(parents=True, exist_ok=True)
     if cluster_bands is not None:
         bands = cluster_bands
+    if spectral != "none" and cluster_bands is None:
+        raise ValueError("spectral='klt' trains a clustered codec: give cluster_bands")
     config = HyperpriorConfig(bands=bands, n=n, m=m, nz=nz, lambdas=tuple(lambdas), cluster_bands=cluster_bands,
-                              n_s=n_s)
+                              n_s=n_s, spectral=spectral)
     model = ScaleHyperprior(config).to(dev)
     main_params = [p for n_, p in model.named_parameters() if not n_.endswith("quantiles")]
-    opt = torch.optim.Adam(main_params, lr=lr)
+    # the per-rate gains move the quantisation step by factors of several: at the network's learning rate
+    # they lag far behind (rate points at high lambda then bunch together), so they learn gain_lr_mult x faster
+    gain_params = [model.log_gain]
+    net_params = [p for p in main_params if p is not model.log_gain]
+    opt = torch.optim.Adam([{"params": net_params, "lr_mult": 1.0},
+                            {"params": gain_params, "lr_mult": float(gain_lr_mult)}], lr=lr)
     aux_opt = torch.optim.Adam([model.prior.quantiles], lr=1e-3)
     step = 0
     ckpt_path = out_dir / "ckpt.pt"
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=dev, weights_only=False)
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
+        try:
+            opt.load_state_dict(ck["opt"])
+        except ValueError:  # a run started before the gains had their own parameter group
+            print("optimiser state has another parameter grouping: Adam restarts from zero moments")
         if "aux_opt" in ck:
             aux_opt.load_state_dict(ck["aux_opt"])
         step = ck["step"]
@@ -128,12 +179,13 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
         # fine-tuning start (or a wider latent): see init_from_weights
         ck = torch.load(init_weights, map_location=dev, weights_only=False)
         src = ck["model"] if "model" in ck else ck
-        copied, widened = init_from_weights(model, src)
+        src_lambdas = ck.get("config", {}).get("lambdas") if "model" in ck else None
+        copied, widened = init_from_weights(model, src, src_lambdas=src_lambdas)
         print(f"initialised {copied} tensors and widened {widened} of {len(model.state_dict())} from "
               f"{init_weights}")
     if cluster_bands is not None:
         files = cube_files(data)
-        sampler = CubeCropSampler(files, cluster_bands, crop)
+        sampler = CubeCropSampler(files, cluster_bands, crop, spectral=spectral)
         n_used = len(sampler.cubes)
     else:
         files = collect_files(data, bands=bands)
@@ -146,6 +198,8 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
                    + (f"--n-s {n_s} " if n_s else "") +
                    f"--lambdas {' '.join(str(v) for v in lambdas)}"
                    + (f" --cluster-bands {cluster_bands}" if cluster_bands else "")
+                   + (f" --spectral {spectral}" if spectral != "none" else "")
+                   + (f" --gain-lr-mult {gain_lr_mult:g}" if gain_lr_mult != 1.0 else "")
                    + (f" --init-weights {init_weights}" if init_weights else "")
                    + (f" --sampling {sampling}" if cluster_bands is None else ""),
         "files": len(files), "images_used": n_used, "config": config.to_dict()}, indent=2))
@@ -162,7 +216,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
         model.h_s.set_mode(quantize=in_qat and step >= qat_start + 200, calibrate=in_qat)
         lr_now = lr if step < int(0.85 * steps) else lr * 0.1
         for g in opt.param_groups:
-            g["lr"] = lr_now
+            g["lr"] = lr_now * g.get("lr_mult", 1.0)
         r = int(rng.integers(len(lambdas)))
         x = torch.from_numpy(sampler.sample(batch, rng)).to(dev)
         outp = model(x, r)
@@ -224,6 +278,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="image crops: draw the image by pixel count (area, default) or uniformly (image)")
     p.add_argument("--cluster-bands", type=int, default=None,
                    help="train the channel-clustered codec with clusters of B bands on the cubes")
+    p.add_argument("--gain-lr-mult", type=float, default=1.0,
+                   help="learning-rate multiplier of the per-rate gain vectors (10 lets high-lambda points separate)")
+    p.add_argument("--spectral", choices=("none", "klt"), default="none",
+                   help="clustered codec: train on raw bands (none) or on spectral KLT components (klt)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -231,7 +289,8 @@ def run(args: argparse.Namespace) -> int:
                  bands=args.bands, n=args.n, m=args.m, nz=args.nz, lambdas=tuple(args.lambdas),
                  threads=args.threads, init_weights=args.init_weights, progress=not args.no_progress,
                  checkpoint_every=args.checkpoint_every, cluster_bands=args.cluster_bands,
-                 sampling=args.sampling, n_s=args.n_s)
+                 sampling=args.sampling, n_s=args.n_s, spectral=args.spectral,
+                 gain_lr_mult=args.gain_lr_mult)
     print(f"weights: {path}")
     return 0
 

@@ -149,23 +149,53 @@ class CubeCropSampler:
     - a cube smaller than the crop is taken whole and padded by edge replication, as the encoder pads an edge
       tile (the small airborne cubes are 100 x 100 and crops must be multiples of 64).
 
+    With ``spectral="klt"`` the crops are of spectral KLT components instead (:mod:`onboard.spectral`, the
+    encoder's ``spectral="klt"`` mode): each cube is transformed once with up to ``klt_components``
+    components on one common scale, a crop takes B consecutive components starting at component k with
+    probability proportional to 1/(k + 1) (the strong components matter most, the weak ones must still
+    be learnt to cost nearly nothing), and each component's sign is flipped with probability 0.5 (an
+    eigenvector's sign is arbitrary: ``u -> 1 - u``).
+
     ``sample(batch, rng)`` -> float32 (batch, B, crop, crop).
     """
 
-    def __init__(self, files: list[tuple[Path, list[int]]], cluster_bands: int, crop: int):
+    def __init__(self, files: list[tuple[Path, list[int]]], cluster_bands: int, crop: int,
+                 spectral: str = "none", klt_components: int = 16):
+        if spectral not in ("none", "klt"):
+            raise ValueError(f"spectral must be 'none' or 'klt', not {spectral!r}")
         self.b = cluster_bands
         self.crop = crop
+        self.spectral = spectral
         self.cubes = []
         for f, scenes in files:
             arr = np.load(f)["data"] if f.suffix == ".npz" else read_array(f, keep_2d=False)
             stack = [arr[s] for s in scenes] if arr.ndim == 4 else [arr]
             for a in stack:
-                if min(a.shape[:2]) >= crop // 2:
+                if min(a.shape[:2]) < crop // 2:
+                    continue
+                if spectral == "klt":
+                    from onboard.spectral import fit_klt
+
+                    k = min(a.shape[2], klt_components)
+                    self.cubes.append(fit_klt(a, n_components=k).forward(a))
+                else:
                     self.cubes.append(normalise_bands(a))
         if not self.cubes:
             raise ValueError(f"no cube of at least {crop // 2}x{crop // 2} among {len(files)} files")
 
+    def _components(self, k: int, rng: np.random.Generator) -> np.ndarray:
+        b = self.b
+        starts = np.arange(max(1, k - b + 1))
+        p = 1.0 / (starts + 1.0)
+        s = int(rng.choice(starts, p=p / p.sum()))
+        idx = np.arange(s, min(s + b, k))
+        if idx.size < b:
+            idx = np.concatenate([idx, np.full(b - idx.size, idx[-1])])
+        return idx
+
     def _bands(self, c: int, rng: np.random.Generator) -> np.ndarray:
+        if self.spectral == "klt":
+            return self._components(c, rng)
         b = self.b
         if c <= b:
             idx = np.arange(c)
@@ -191,6 +221,9 @@ class CubeCropSampler:
             y = rng.integers(cube.shape[0] - ch + 1)
             x = rng.integers(cube.shape[1] - cw + 1)
             crop = cube[y:y + ch, x:x + cw][:, :, self._bands(cube.shape[2], rng)]
+            if self.spectral == "klt":
+                flip = rng.random(crop.shape[2]) < 0.5
+                crop = np.where(flip, 1.0 - crop, crop).astype(np.float32)
             if (ch, cw) != (c, c):
                 crop = np.pad(crop, ((0, c - ch), (0, c - cw), (0, 0)), mode="edge")
             crop = np.rot90(crop, k=int(rng.integers(4)))

@@ -38,6 +38,7 @@ class HyperpriorConfig:
     lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.013, 0.025)
     cluster_bands: int | None = None  # B for a channel-clustered model (bands == B), None for an image model
     n_s: int | None = None  # width of the ground-side synthesis g_s; None: the same as n
+    spectral: str = "none"  # clustered models: "klt" when trained on spectral KLT components (onboard.spectral)
 
     @property
     def synthesis_width(self) -> int:
@@ -55,6 +56,7 @@ class HyperpriorConfig:
         d["lambdas"] = tuple(d["lambdas"])
         d.setdefault("cluster_bands", None)
         d.setdefault("n_s", None)
+        d.setdefault("spectral", "none")
         return cls(**d)
 
 

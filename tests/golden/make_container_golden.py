@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 OUT = Path(__file__).with_name("container_v1.json")
+OUT_KLT = Path(__file__).with_name("container_v1_klt.json")
 
 
 def scene():
@@ -25,6 +26,21 @@ def scene():
     return CodedScene(h, [Chunk(0, b"\x01\x02\x03"), Chunk(1, bytes(200))])
 
 
+def klt_scene():
+    """A 3-band uint16 scene coded as 2 spectral KLT components in clusters of 1 (flags bit3, no ranges)."""
+    import numpy as np
+
+    from onboard.container import Chunk, CodedScene, SceneHeader
+    from onboard.spectral import SpectralKLT
+
+    klt = SpectralKLT(mean=np.array([1000, 2000, 65535], np.int64),
+                      basis=np.array([[0.5, -0.25], [0.75, 0.125], [-0.375, 1.0]], np.float16),
+                      centre=np.array([-12.5, 3.0], np.float32), scale=4096.0)
+    h = SceneHeader(scene_id=9, height=64, width=64, bands=3, dtype="uint16", bit_depth=16, tile_h=64,
+                    tile_w=64, cluster_bands=1, n_chunks=2, package_id=bytes(32), spectral=klt)
+    return CodedScene(h, [Chunk(0, b"\xaa"), Chunk(1, b"\xbb\xcc")])
+
+
 FIELDS = [("magic", 4), ("version", 1), ("flags", 1), ("scene_id", 4), ("cuc_coarse", 4), ("cuc_fine", 2),
           ("height", 4), ("width", 4), ("bands", 2), ("dtype_code", 1), ("bit_depth", 1), ("tile_h", 2),
           ("tile_w", 2), ("cluster_bands", 1), ("n_chunks", 4), ("package_id", 32), ("reserved", 1),
@@ -32,20 +48,33 @@ FIELDS = [("magic", 4), ("version", 1), ("flags", 1), ("scene_id", 4), ("cuc_coa
 
 
 def main() -> None:
+    write(scene(), OUT)
+    write(klt_scene(), OUT_KLT)
+
+
+def write(s, out: Path) -> None:
     from onboard.container import read_uvarint
 
-    s = scene()
     data = s.to_bytes()
     layout, pos = [], 0
     for name, n in FIELDS:
         layout.append({"offset": pos, "octets": n, "field": name, "hex": data[pos:pos + n].hex()})
         pos += n
-    for b in range(s.header.bands):
-        layout.append({"offset": pos, "octets": 4, "field": f"band {b} range (lo, hi) as big-endian i16",
-                       "hex": data[pos:pos + 4].hex()})
-        pos += 4
-    layout.append({"offset": pos, "octets": 2, "field": "band range table CRC-16", "hex": data[pos:pos + 2].hex()})
-    pos += 2
+    if s.header.band_ranges is not None:
+        for b in range(s.header.bands):
+            layout.append({"offset": pos, "octets": 4, "field": f"band {b} range (lo, hi) as big-endian i16",
+                           "hex": data[pos:pos + 4].hex()})
+            pos += 4
+        layout.append({"offset": pos, "octets": 2, "field": "band range table CRC-16",
+                       "hex": data[pos:pos + 2].hex()})
+        pos += 2
+    if s.header.spectral is not None:
+        c, k = s.header.bands, s.header.spectral.n_components
+        for name, n in [("KLT component count K (u16)", 2), (f"{c} band means (u16)", 2 * c),
+                        (f"{k} component centres (f32)", 4 * k), ("common scale (f32)", 4),
+                        (f"{c} x {k} basis, band-major (f16)", 2 * c * k), ("KLT table CRC-16", 2)]:
+            layout.append({"offset": pos, "octets": n, "field": name, "hex": data[pos:pos + n].hex()})
+            pos += n
     for c in s.chunks:
         idx, p2 = read_uvarint(data, pos)
         layout.append({"offset": pos, "octets": p2 - pos, "field": f"chunk index varint ({idx})",
@@ -59,11 +88,11 @@ def main() -> None:
                        "hex": data[p3 + 4:p3 + 4 + ln].hex()})
         pos = p3 + 4 + ln
     assert pos == len(data)
-    OUT.write_text(json.dumps({"format": "onboard.container coded scene, bitstream version 1",
+    out.write_text(json.dumps({"format": "onboard.container coded scene, bitstream version 1",
                                "container_hex": data.hex(), "nbytes": len(data), "layout": layout,
                                "regenerate": "python tests/golden/make_container_golden.py (on purpose only)"},
                               indent=1) + "\n")
-    print(f"wrote {OUT} ({len(data)} octets)")
+    print(f"wrote {out} ({len(data)} octets)")
 
 
 if __name__ == "__main__":

@@ -55,3 +55,26 @@ def test_unknown_sampling_is_a_clear_error(two_sizes):
 def test_no_usable_image_is_a_clear_error(two_sizes):
     with pytest.raises(ValueError, match="no usable 3-band image of at least 512x512"):
         CropSampler(two_sizes, bands=3, crop=512)
+
+
+def test_klt_crops_favour_strong_components_and_flip_signs(tmp_path):
+    from onboard.models.data import CubeCropSampler
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 2000, (64, 64, 2))
+    cube = (base[:, :, :1] * np.linspace(1, 2, 12) + base[:, :, 1:] * np.linspace(1, 0, 12)
+            + rng.integers(0, 20, (64, 64, 12))).astype(np.uint16)
+    np.savez(tmp_path / "c.npz", data=cube)
+    s = CubeCropSampler([(tmp_path / "c.npz", [])], 1, 64, spectral="klt", klt_components=8)
+    assert s.cubes[0].shape == (64, 64, 8)
+    draws = [int(s._components(8, np.random.default_rng(i))[0]) for i in range(2000)]
+    counts = np.bincount(draws, minlength=8)
+    assert counts[0] > counts[1] > counts[7] > 0  # p ~ 1/(k + 1)
+    x = s.sample(64, np.random.default_rng(1))
+    assert x.shape == (64, 1, 64, 64) and x.min() >= 0.0 and x.max() <= 1.0
+    strong = s.cubes[0][:, :, 0]
+    means = [float(c.mean()) for c in x[:, 0] if abs(float(c.std()) - float(strong.std())) < 1e-4]
+    assert any(abs(m - strong.mean()) < 1e-4 for m in means) and any(abs(m - (1 - strong.mean())) < 1e-4
+                                                                      for m in means)
+    with pytest.raises(ValueError, match="spectral"):
+        CubeCropSampler([(tmp_path / "c.npz", [])], 1, 64, spectral="pca")

@@ -1,0 +1,181 @@
+"""The spectral KLT front-end: the transform (numpy SVD as the oracle), its table's bytes (golden vector,
+property round trips, corruption), and KLT-mode coding through the container and the ground decoder."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ground
+import onboard
+from ground.decoder import STATUS_MISSING, decode_scene
+from ground.verify import verify_variant
+from onboard.container import CodedScene
+from onboard.errors import CorruptStreamError, UnsupportedInputError
+from onboard.spectral import SpectralKLT, fit_klt
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "container_v1_klt.json"
+
+
+def low_rank_cube(h=48, w=40, c=30, rank=3, noise=2.0, dtype=np.uint16, offset=3000, seed=0):
+    """Spectra mixed from ``rank`` smooth endmembers with spatially varying abundances, plus noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    ab = np.stack([np.sin(yy / (5.0 + i)) * np.cos(xx / (7.0 + 2 * i)) for i in range(rank)], axis=-1)
+    ends = np.stack([np.sin(np.linspace(0, 3 + i, c)) for i in range(rank)]) * 800.0
+    x = ab.reshape(-1, rank) @ ends + offset + rng.normal(0, noise, (h * w, c))
+    info = np.iinfo(dtype)
+    return np.clip(np.rint(x), info.min, info.max).astype(dtype).reshape(h, w, c)
+
+
+def test_basis_spans_the_principal_subspace_of_numpy_svd():
+    cube = low_rank_cube()
+    t = fit_klt(cube, n_components=3)
+    x = cube.reshape(-1, cube.shape[2]).astype(np.float64)
+    _, _, vt = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
+    overlap = np.abs(vt[:3] @ t.basis.astype(np.float64))  # 3 x 3, a signed permutation up to float16
+    assert np.allclose(np.sort(overlap.max(axis=0)), 1.0, atol=2e-3)
+    assert np.allclose(overlap.sum(axis=0), 1.0, atol=2e-2)
+
+
+def test_round_trip_of_a_low_rank_cube_is_within_the_noise():
+    cube = low_rank_cube(noise=2.0)
+    t = fit_klt(cube, n_components=3)
+    u = t.forward(cube)
+    assert u.dtype == np.float32 and u.min() >= 0.0 and u.max() <= 1.0
+    err = t.inverse(u) - cube
+    assert np.sqrt(np.mean(err ** 2)) < 3.0  # the noise (2.0 rms) is what 3 components cannot hold
+
+
+def test_automatic_component_count_follows_the_signal():
+    cube = low_rank_cube(rank=2, noise=1.0)
+    assert fit_klt(cube, min_std=0.02).n_components == 2
+    assert fit_klt(cube, min_std=1e-6).n_components == min(30, 32)
+
+
+def test_weak_components_sit_near_the_middle_and_strong_ones_span_the_scale():
+    t = fit_klt(low_rank_cube(rank=2), n_components=6)
+    u = t.forward(low_rank_cube(rank=2))
+    spans = u.max(axis=(0, 1)) - u.min(axis=(0, 1))
+    assert spans[0] > 0.99 and spans[-1] < 0.05  # one common scale: noise components cost nothing
+
+
+def test_signed_cube_and_table_bytes():
+    cube = low_rank_cube(dtype=np.int16, offset=-500)
+    assert cube.min() < 0
+    t = fit_klt(cube, n_components=4)
+    back, end = SpectralKLT.unpack(t.pack("int16"), 0, cube.shape[2], "int16")
+    assert back == t and end == t.packed_size()
+
+
+@settings(max_examples=60, deadline=None)
+@given(c=st.integers(1, 40), k=st.integers(1, 40), seed=st.integers(0, 2**16), dtype=st.sampled_from(["uint16", "int16", "uint8"]))
+def test_table_round_trips(c, k, seed, dtype):
+    k = min(k, c)
+    rng = np.random.default_rng(seed)
+    lo, hi = (-30000, 30000) if dtype == "int16" else (0, 65535)
+    t = SpectralKLT(mean=rng.integers(lo, hi, c).astype(np.int64),
+                    basis=rng.normal(0, 0.3, (c, k)).astype(np.float16),
+                    centre=rng.normal(0, 1e3, k).astype(np.float32), scale=float(rng.uniform(1, 1e5)))
+    data = b"xx" + t.pack(dtype) + b"tail"
+    back, end = SpectralKLT.unpack(data, 2, c, dtype)
+    assert back == t and data[end:] == b"tail"
+
+
+@settings(max_examples=60, deadline=None)
+@given(pos=st.integers(0, 200), bit=st.integers(0, 7))
+def test_any_flipped_bit_or_truncation_is_a_typed_error(pos, bit):
+    t = fit_klt(low_rank_cube(c=12), n_components=3)
+    data = bytearray(t.pack())
+    pos %= len(data)
+    data[pos] ^= 1 << bit
+    with pytest.raises(CorruptStreamError):
+        SpectralKLT.unpack(bytes(data), 0, 12)
+    with pytest.raises(CorruptStreamError):
+        SpectralKLT.unpack(t.pack()[:pos], 0, 12)
+
+
+def test_bad_arguments_are_refused():
+    cube = low_rank_cube(c=5)
+    with pytest.raises(ValueError, match="n_components"):
+        fit_klt(cube, n_components=6)
+    with pytest.raises(ValueError, match=r"\(H, W, C\)"):
+        fit_klt(cube[:, :, 0])
+    with pytest.raises(ValueError, match="5 bands"):
+        fit_klt(cube, n_components=2).forward(cube[:, :, :4])
+
+
+def _golden():
+    spec = importlib.util.spec_from_file_location("mk", GOLDEN.with_name("make_container_golden.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.klt_scene()
+
+
+def test_golden_container_with_a_klt_table():
+    doc = json.loads(GOLDEN.read_text())
+    data = _golden().to_bytes()
+    assert data.hex() == doc["container_hex"]
+    for entry in doc["layout"]:
+        assert data[entry["offset"]:entry["offset"] + entry["octets"]].hex() == entry["hex"]
+    assert sum(e["octets"] for e in doc["layout"]) == len(data) == doc["nbytes"]
+    back = CodedScene.from_bytes(bytes.fromhex(doc["container_hex"]))
+    assert back == _golden() and back.header.band_ranges is None
+    assert back.header.coded_bands == 2 and back.header.n_clusters == 2
+
+
+def test_unknown_header_flags_are_refused():
+    data = bytearray(_golden().to_bytes())
+    data[5] |= 0x40
+    import binascii
+
+    data[70:72] = binascii.crc_hqx(bytes(data[:70]), 0xFFFF).to_bytes(2, "big")
+    with pytest.raises(CorruptStreamError, match="flags"):
+        CodedScene.from_bytes(bytes(data))
+
+
+# --- coding in KLT mode ---------------------------------------------------------------------------
+def test_klt_mode_codes_components_and_round_trips_bit_exactly(tiny_klt_package):
+    cube = low_rank_cube(h=70, w=90, c=40)
+    coded = onboard.encode_image(cube, tiny_klt_package, tile=64)  # "auto": the package's KLT mode
+    h = coded.header
+    assert h.spectral is not None and h.band_ranges is None
+    assert h.n_chunks == 2 * 2 * h.spectral.n_components
+    out = ground.decode_image(coded.to_bytes(), tiny_klt_package)
+    assert out.shape == cube.shape and out.dtype == cube.dtype
+    rep = verify_variant(cube, tiny_klt_package, "int8", tile=64)
+    assert rep.ok, rep
+
+
+def test_klt_mode_beats_band_clusters_on_a_correlated_cube(tiny_klt_package):
+    """The same (untrained) network per plane: 3 components instead of 40 bands cost far fewer bits."""
+    cube = low_rank_cube(h=64, w=64, c=40)
+    klt = onboard.encode_image(cube, tiny_klt_package, tile=64, klt_components=3)
+    bands = onboard.encode_image(cube, tiny_klt_package, tile=64, spectral="none")
+    assert klt.nbytes < 0.3 * bands.nbytes  # quality is the trained zoo's test (test_zoo.py)
+
+
+def test_lost_component_chunk_degrades_only_its_tile(tiny_klt_package):
+    cube = low_rank_cube(h=64, w=128, c=20)
+    coded = onboard.encode_image(cube, tiny_klt_package, tile=64, klt_components=3)
+    full = ground.decode_image(coded, tiny_klt_package)
+    lost = CodedScene(coded.header, [c for c in coded.chunks if c.index != 1])  # tile 0, component 1
+    res = decode_scene(lost, tiny_klt_package)
+    assert res.chunk_status[1] == STATUS_MISSING and len(res.lost_chunks) == 1
+    assert not res.pixel_valid[:, :64].any() and res.pixel_valid[:, 64:].all()
+    assert np.array_equal(res.image[:, 64:], full[:, 64:])  # the other tile is untouched
+
+
+def test_klt_mode_errors_name_the_problem(tiny_package, tiny_klt_package):
+    cube = low_rank_cube(c=6)
+    with pytest.raises(UnsupportedInputError, match="image package"):
+        onboard.encode_image(cube[:, :, :3], tiny_package, spectral="klt")
+    with pytest.raises(UnsupportedInputError, match="klt_components"):
+        onboard.encode_image(cube, tiny_klt_package, klt_components=7)
+    with pytest.raises(ValueError, match="spectral"):
+        onboard.encode_image(cube, tiny_klt_package, spectral="pca")
