@@ -91,7 +91,8 @@ def write_product(path: str | Path, scene: CodedScene, res: DecodedScene, packag
         s.attrs["description"] = "status of every coded chunk (index = tile-major, cluster-minor)"
         s.attrs["codes"] = json.dumps({str(k): v for k, v in STATUS_CODES.items()})
         t = f.create_dataset("chunk_table", data=_chunk_table(scene, status))
-        t.attrs["description"] = "per chunk: position in the tile grid, band cluster, status, coded octets"
+        t.attrs["description"] = ("per chunk: position in the tile grid, band cluster (KLT component cluster when "
+                                  "spectral is klt), status, coded octets")
         m = f.create_dataset("concealed_mask", data=_concealed_mask(res, h.two_d),
                              chunks=_chunks(res.image.shape, h.tile_h, h.tile_w), compression="gzip", shuffle=True)
         m.attrs["description"] = "1 where the pixel was concealed (no received chunk covers it), else 0"
@@ -117,6 +118,8 @@ def write_product(path: str | Path, scene: CodedScene, res: DecodedScene, packag
             "n_chunks_received": int(np.sum(res.chunk_status == STATUS_RECEIVED)),
             "cluster_bands": h.cluster_bands,
             "band_ranges": json.dumps(h.band_ranges),
+            "spectral": "klt" if h.spectral is not None else "none",
+            "klt_components": h.spectral.n_components if h.spectral is not None else 0,
             "bits_per_sample": 8.0 * len(scene.to_bytes()) / int(np.prod(h.shape)),
             "conceal_method": CONCEAL_METHOD if concealed else "none",
             "software": f"satcomp {__version__}",

@@ -54,6 +54,14 @@ def main(argv=None) -> int:
     lines += ["", f"## Which targets keep up with a {args.instrument_msps:g} Msample/s instrument (int8 encoder)", ""]
     for name, ts in keep_up.items():
         lines.append(f"- `{name}`: {', '.join(ts) if ts else 'none of the profiles'}")
+    klt = [n for n in names if onboard.zoo.load(n).spectral == "klt"]
+    if klt:
+        lines += ["", "## Packages that code spectral KLT components", "",
+                  f"{', '.join(f'`{n}`' for n in klt)} code K spectral KLT components of a C-band cube "
+                  "(`onboard.spectral`): the figures above are per *component* sample. Per instrument sample the "
+                  "network runs K/C times, plus K MACs for the transform itself, so the real-time factor against "
+                  "the instrument is the one above times C/K (K is chosen per scene; for example K = 6 of "
+                  "C = 198 bands multiplies it by 33)."]
     lines.append("")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines))

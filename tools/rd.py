@@ -41,8 +41,10 @@ def _is_cube(img: np.ndarray) -> bool:
     return img.ndim == 3 and img.shape[2] > 3
 
 
-def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, echo=print, name: str = ""):
-    """All points for one input: ``{method: [ {rate, psnr_db, ...}, ... ]}``."""
+def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, echo=print, name: str = "",
+                   spectral: str = "auto"):
+    """All points for one input: ``{method: [ {rate, psnr_db, ...}, ... ]}``. ``spectral``: the encoder's
+    mode for clustered packages (``auto``: each package's own)."""
     import ground
     import onboard
     from onboard.encoder import bit_depth_of
@@ -58,7 +60,8 @@ def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, e
         for pkg in packages:
             try:
                 t0 = time.perf_counter()
-                coded = onboard.encode_image(img, pkg, precision=prec)
+                coded = onboard.encode_image(img, pkg, precision=prec,
+                                             spectral=spectral if pkg.cluster_bands else "auto")
                 t1 = time.perf_counter()
             except UnsupportedInputError as exc:
                 echo(f"  {name}: {pkg.name} skipped ({exc})")
@@ -66,6 +69,7 @@ def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, e
             rec = ground.decode_image(coded.to_bytes(), pkg)
             t2 = time.perf_counter()
             p = {"package": pkg.name, "rate": 8.0 * coded.nbytes / samples, "encode_s": t1 - t0,
+                 "coded_planes": coded.header.coded_bands,
                  "decode_s": t2 - t1, **_metrics(img, rec, bit_depth, cube)}
             points.setdefault(f"learned-{prec}", []).append(p)
     learned = points.get(f"learned-{precisions[0]}", [])
@@ -94,11 +98,12 @@ def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, e
     targets = np.geomspace(min(rates) * 0.6, max(rates) * 1.5, n_baseline)
     for i, t in enumerate(targets):
         run_baselines(float(t), i)
-    # BD-rate needs the curves to overlap in quality: extend the baselines (at most 3 octaves each way) until
-    # every baseline spans the learned PSNR range or cannot go further
+    # BD-rate needs the curves to overlap in quality: extend the baselines (at most 6 octaves up, 3 down) until
+    # every baseline spans the learned PSNR range or cannot go further (band-by-band JPEG 2000 of a KLT-coded
+    # cube needs 10-20x the learned rate to reach its quality)
     baselines = [m for m in points if not m.startswith("learned")]
     hi_t, lo_t = float(targets[-1]), float(targets[0])
-    for j in range(3):
+    for j in range(6):
         if all(max(q["psnr_db"] for q in points[m]) >= psnr_hi for m in baselines) or hi_t >= 16.0:
             break
         hi_t *= 2.0
@@ -199,6 +204,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", nargs="+", default=["int8", "fp32"], choices=["int8", "fp32"])
     p.add_argument("--baseline-points", type=int, default=8)
     p.add_argument("--limit", type=int, default=None, help="use only the first N inputs")
+    p.add_argument("--spectral", choices=("auto", "none", "klt"), default="auto",
+                   help="clustered packages: code bands (none), spectral KLT components (klt) or what each "
+                        "package was trained for (auto)")
 
 
 def resolve_packages(names: list[str]):
@@ -225,7 +233,8 @@ def run(args: argparse.Namespace) -> int:
     for f in files:
         img = read_array(f)
         t = time.perf_counter()
-        points, cube = evaluate_input(img, packages, args.precision, args.baseline_points, name=f.name)
+        points, cube = evaluate_input(img, packages, args.precision, args.baseline_points, name=f.name,
+                                      spectral=args.spectral)
         if not points:
             continue
         if cube_mode is None:

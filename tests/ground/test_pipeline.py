@@ -132,3 +132,33 @@ def test_dask_cluster_products_equal_local_ones(tiny_package, coded, tmp_path):
     b = read_product(tmp_path / "dask" / "scene_00000077.h5")
     for k in ("reconstruction", "chunk_status", "chunk_table", "concealed_mask"):
         assert np.array_equal(a[k], b[k]), k
+
+
+def test_klt_cube_through_a_lossy_downlink_to_a_product(tiny_klt_package, tmp_path):
+    """A KLT-coded cube (header with its KLT table repeated in the packet stream): one dropped frame costs
+    the component chunks it carried, the product says spectral=klt, the rest decodes bit-exactly."""
+    from tests.onboard.test_spectral import low_rank_cube
+
+    cube = low_rank_cube(h=64, w=192, c=24)
+    coded = onboard.encode_image(cube, tiny_klt_package, tile=64, scene_id=5, klt_components=3)
+    frames = downlink_frames(coded)
+    hit = None
+    for k in range(len(frames)):
+        lost = chunks_hit_by_frame(coded, k)
+        if lost:
+            hit = k, lost
+            break
+    assert hit is not None
+    k, expected_lost = hit
+    del frames[k]
+    (tmp_path / "rec.bin").write_bytes(b"".join(frames))
+    decode_recordings([tmp_path / "rec.bin"], tmp_path / "out", packages=[tiny_klt_package.path.parent])
+    prod = read_product(tmp_path / "out" / "scene_00000005.h5")
+    assert prod["attrs"]["spectral"] == "klt" and prod["attrs"]["klt_components"] == 3
+    assert set(np.flatnonzero(prod["chunk_status"] != STATUS_RECEIVED).tolist()) == expected_lost
+    clean = decode_image(coded, tiny_klt_package)
+    lost_tiles = {cid // 3 for cid in expected_lost}
+    for t in range(3):
+        sl = np.s_[:, t * 64:(t + 1) * 64]
+        if t not in lost_tiles:
+            assert np.array_equal(prod["reconstruction"][sl], clean[sl]), t
