@@ -34,7 +34,8 @@ def klt_scene():
     from onboard.spectral import SpectralKLT
 
     klt = SpectralKLT(mean=np.array([1000, 2000, 65535], np.int64),
-                      basis=np.array([[0.5, -0.25], [0.75, 0.125], [-0.375, 1.0]], np.float16),
+                      basis_q=np.array([[64, -32], [96, 16], [-48, 127]], np.int8),
+                      basis_step=np.array([0.0078125, 0.00787], np.float32),
                       centre=np.array([-12.5, 3.0], np.float32), scale=4096.0)
     h = SceneHeader(scene_id=9, height=64, width=64, bands=3, dtype="uint16", bit_depth=16, tile_h=64,
                     tile_w=64, cluster_bands=1, n_chunks=2, package_id=bytes(32), spectral=klt)
@@ -72,7 +73,8 @@ def write(s, out: Path) -> None:
         c, k = s.header.bands, s.header.spectral.n_components
         for name, n in [("KLT component count K (u16)", 2), (f"{c} band means (u16)", 2 * c),
                         (f"{k} component centres (f32)", 4 * k), ("common scale (f32)", 4),
-                        (f"{c} x {k} basis, band-major (f16)", 2 * c * k), ("KLT table CRC-16", 2)]:
+                        (f"{k} basis steps (f32)", 4 * k), (f"{c} x {k} basis, band-major (int8)", c * k),
+                        ("KLT table CRC-16", 2)]:
             layout.append({"offset": pos, "octets": n, "field": name, "hex": data[pos:pos + n].hex()})
             pos += n
     for c in s.chunks:
