@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         sampler = CropSampler(collect_files(args.data, bands=model.config.bands, purpose=args.purpose),
                               model.config.bands, args.crop)
     else:
-        sampler = CubeCropSampler(cube_files(args.data, args.purpose), b, args.crop)
+        sampler = CubeCropSampler(cube_files(args.data, args.purpose), b, args.crop,
+                                  spectral=getattr(model.config, "spectral", "none"))
     report = ceiling_report(model, sampler.sample(args.crops, rng))
     print(f"{args.checkpoint} (step {step}, {args.crops} crops of {args.crop}, purpose {args.purpose})")
     print(report.table())

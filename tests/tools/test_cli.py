@@ -71,10 +71,24 @@ def test_rd_command_writes_table_plot_and_json(tiny_package, tmp_path):
         slots = [q["slot"] for q in base]
         assert len(set(slots)) == len(slots)
         # the baseline was extended until it spans the learned quality range, or ran out of extensions
-        assert max(q["psnr_db"] for q in base) >= max(q["psnr_db"] for q in learned) or max(slots) == 4 + 2
+        assert max(q["psnr_db"] for q in base) >= max(q["psnr_db"] for q in learned) or max(slots) == 4 + 5
         assert min(q["psnr_db"] for q in base) <= min(q["psnr_db"] for q in learned) or min(slots) == -3
     rates = doc["average"]["jpeg2000"]["rate"]
     assert rates == sorted(rates)
+
+
+def test_rd_codes_cubes_in_the_spectral_mode_asked(tiny_klt_package):
+    from tests.onboard.test_spectral import low_rank_cube
+    from tools.rd import evaluate_input
+
+    cube = low_rank_cube(h=48, w=48, c=12)
+    planes = {}
+    for mode in ("auto", "none"):
+        points, is_cube = evaluate_input(cube, [tiny_klt_package], ["int8"], 3, echo=lambda *_: None,
+                                         spectral=mode)
+        assert is_cube and {"jpeg2000-bands", "learned-int8"} <= set(points)
+        planes[mode] = points["learned-int8"][0]["coded_planes"]
+    assert planes["none"] == 12 and planes["auto"] < 12  # the KLT package codes a few components
 
 
 def test_doctor_prints_the_stack(capsys):
