@@ -70,13 +70,12 @@ def write(s, out: Path) -> None:
                        "hex": data[pos:pos + 2].hex()})
         pos += 2
     if s.header.spectral is not None:
-        c, k = s.header.bands, s.header.spectral.n_components
-        for name, n in [("KLT component count K (u16)", 2), (f"{c} band means (u16)", 2 * c),
-                        (f"{k} component centres (f32)", 4 * k), ("common scale (f32)", 4),
-                        (f"{k} basis steps (f32)", 4 * k), (f"{c} x {k} basis, band-major (int8)", c * k),
-                        ("KLT table CRC-16", 2)]:
-            layout.append({"offset": pos, "octets": n, "field": name, "hex": data[pos:pos + n].hex()})
-            pos += n
+        n = int.from_bytes(data[pos + 2:pos + 6], "big")
+        for name, m in [("KLT component count K (u16)", 2), ("zlib stream octets n (u32)", 4),
+                        ("zlib stream: zigzag varint band-mean differences, f32 centres, f32 scale, f32 basis "
+                         "steps, zigzag varint basis row differences", n), ("KLT table CRC-16", 2)]:
+            layout.append({"offset": pos, "octets": m, "field": name, "hex": data[pos:pos + m].hex()})
+            pos += m
     for c in s.chunks:
         idx, p2 = read_uvarint(data, pos)
         layout.append({"offset": pos, "octets": p2 - pos, "field": f"chunk index varint ({idx})",
@@ -90,7 +89,10 @@ def write(s, out: Path) -> None:
                        "hex": data[p3 + 4:p3 + 4 + ln].hex()})
         pos = p3 + 4 + ln
     assert pos == len(data)
+    import zlib
+
     out.write_text(json.dumps({"format": "onboard.container coded scene, bitstream version 1",
+                               "zlib_version": zlib.ZLIB_RUNTIME_VERSION,
                                "container_hex": data.hex(), "nbytes": len(data), "layout": layout,
                                "regenerate": "python tests/golden/make_container_golden.py (on purpose only)"},
                               indent=1) + "\n")
