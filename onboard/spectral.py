@@ -55,7 +55,7 @@ from onboard.errors import CorruptStreamError
 
 MAX_COMPONENTS = 255
 _DTYPE_LIMITS = {"uint8": (0, 255), "uint16": (0, 65535), "int16": (-32768, 32767)}
-DEFAULT_MIN_STD = 0.004  # keep a component whose std is at least this fraction of the common scale
+DEFAULT_MIN_STD = 0.006  # keep a component whose std is at least this fraction of the common scale
 
 
 def _crc16(data: bytes) -> int:

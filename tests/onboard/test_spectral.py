@@ -242,3 +242,17 @@ def test_module_docstring_example_holds():
 
     result = doctest.testmod(onboard.spectral)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_automatic_k_keeps_more_components_at_higher_rate_down_to_the_floor():
+    from types import SimpleNamespace
+
+    from onboard.encoder import klt_min_std
+    from onboard.spectral import DEFAULT_MIN_STD
+
+    def pkg(lam):
+        return SimpleNamespace(manifest={}, lmbda=lam)
+
+    stds = [klt_min_std(pkg(lam)) for lam in (0.001, 0.004, 0.016, 0.064, 1.0)]
+    assert stds == sorted(stds, reverse=True) and stds[0] > stds[-1] == DEFAULT_MIN_STD
+    assert abs(stds[1] - 2 * stds[2]) < 1e-12  # sqrt of the water level: 4x lambda halves the threshold
