@@ -359,7 +359,6 @@ def export_package(model: ScaleHyperprior, rate_index: int, out_dir: str | Path,
     z_tables, z_info = z_tables_from_prior(model)
     (out / Z_TABLES).write_bytes(z_tables.to_bytes())
 
-    rmse = calibration_rmse(out, calibration)
     manifest = {
         "name": name,
         "bitstream_version": BITSTREAM_VERSION,
@@ -368,8 +367,7 @@ def export_package(model: ScaleHyperprior, rate_index: int, out_dir: str | Path,
                          "cluster_bands": cluster_bands, "latent_stride": 16, "hyper_stride": 4,
                          "g_a": "4x conv5x5/2 with GDN", "h_s": "integer, 3x conv3x3 + depth-to-space"},
         "rate": {"index": rate_index, "lambda": float(c.lambdas[rate_index]),
-                 "distortion": "lambda * 255^2 * MSE on [0, 1]-normalised bands",
-                 "calibration_rmse": round(rmse, 6)},
+                 "distortion": "lambda * 255^2 * MSE on [0, 1]-normalised bands"},
         "scale_table": [float(s) for s in scale_table],
         "z_tables": z_info,
         "training": training or {},
@@ -380,26 +378,6 @@ def export_package(model: ScaleHyperprior, rate_index: int, out_dir: str | Path,
     write_manifest(out, manifest)
     load_package(out)  # verify what was written
     return out
-
-
-def calibration_rmse(package_dir: Path, calibration: list[np.ndarray]) -> float:
-    """RMS error in normalised units of the fp32 ONNX g_a -> rint -> g_s path on the calibration crops: the
-    package's typical coding error (the encoder's KLT mode keeps only components stronger than it)."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    g_a = ort.InferenceSession(str(package_dir / ONNX_FILES[("g_a", "fp32")]), so,
-                               providers=["CPUExecutionProvider"])
-    g_s = ort.InferenceSession(str(package_dir / ONNX_FILES[("g_s", "fp32")]), so,
-                               providers=["CPUExecutionProvider"])
-    se, n = 0.0, 0
-    for x in calibration:
-        y = np.rint(g_a.run(None, {"x": x})[0]).astype(np.float32)
-        x_hat = np.clip(g_s.run(None, {"y_hat": y})[0], 0.0, 1.0)
-        se += float(np.sum((x_hat.astype(np.float64) - x) ** 2))
-        n += x.size
-    return math.sqrt(se / max(n, 1))
 
 
 def calibration_crops(arrays: Iterable[np.ndarray], n: int, size: int, seed: int = 0) -> list[np.ndarray]:
