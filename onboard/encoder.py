@@ -202,6 +202,16 @@ def klt_min_std(package) -> float:
     return max(DEFAULT_MIN_STD, KLT_WATER_LEVEL_FACTOR / math.sqrt(2.0 * math.log(2.0) * lam * 255.0 ** 2))
 
 
+def klt_error_price(package) -> float | None:
+    """The package's exchange rate between bits and squared error on [0, 1] planes (``lambda * 255**2``, the
+    weight of the MSE in its training loss ``R + lambda * 255**2 * MSE`` with R in bits per sample); the KLT
+    basis steps are chosen against it (:func:`onboard.spectral.choose_basis_steps`). None without a lambda."""
+    lam = package.lmbda if hasattr(package, "manifest") else None
+    if not lam or lam <= 0:
+        return None
+    return float(lam) * 255.0 ** 2
+
+
 # --- encoding -------------------------------------------------------------------------------------
 def _tile_batch(norm: np.ndarray, slot: TileSlot, groups: list[np.ndarray]) -> np.ndarray:
     """(n_groups, B, pad_h, pad_w) float32 for one tile, edge-replicated."""
@@ -262,7 +272,8 @@ def encode_array(arr: np.ndarray, two_d: bool, package, analysis, *, tile_h: int
             raise ValueError("band_order='correlation' does not apply to KLT components")
         if klt_components is not None and not 1 <= klt_components <= c:
             raise UnsupportedInputError(f"klt_components={klt_components} outside 1..{c} for a {c}-band scene")
-        klt = fit_klt(arr, n_components=klt_components, min_std=klt_min_std(package))
+        klt = fit_klt(arr, n_components=klt_components, min_std=klt_min_std(package),
+                      bits_per_unit_error=klt_error_price(package))
         ranges = None
         norm = klt.forward(arr)
         groups = band_groups(klt.n_components, package)

@@ -54,6 +54,39 @@ def test_automatic_component_count_follows_the_signal():
     assert fit_klt(cube, min_std=1e-6).n_components == min(30, 32)
 
 
+def _truncation_sse(t: SpectralKLT, cube: np.ndarray) -> float:
+    """Squared error of projecting the cube onto the sent subspace (no codec error)."""
+    u = t.components(cube)
+    b = t.basis
+    rec = u.reshape(-1, t.n_components) @ np.linalg.solve(b.T @ b, b.T) + t.mean
+    return float(np.sum((rec - cube.reshape(-1, cube.shape[2])) ** 2))
+
+
+def test_priced_basis_steps_trade_table_bits_against_added_error():
+    cube = low_rank_cube(rank=4, noise=1.0, c=60)
+    fine = fit_klt(cube, n_components=4)
+    # distortion priced very high: no step is coarsened unless that adds no error at all (a coarser weak
+    # vector may even absorb some of the strong ones' int8 rounding); the strong components keep the finest
+    exact = fit_klt(cube, n_components=4, bits_per_unit_error=1e12)
+    assert _truncation_sse(exact, cube) <= _truncation_sse(fine, cube) * (1 + 1e-9)
+    assert np.array_equal(exact.basis_step[:3], fine.basis_step[:3])
+    # priced cheaply: coarser steps, a smaller table, and the priced cost below the finest basis's
+    price = 50.0
+    cheap = fit_klt(cube, n_components=4, bits_per_unit_error=price)
+    assert cheap.packed_size() < fine.packed_size()
+    assert np.all(cheap.basis_step >= fine.basis_step) and np.any(cheap.basis_step > fine.basis_step)
+
+    def cost(t):
+        return 8 * t.packed_size() + price * _truncation_sse(t, cube) / t.scale ** 2
+
+    assert cost(cheap) < cost(fine)
+    # the strongest component is the most expensive to tilt: it is never coarser than the weakest
+    ratio = cheap.basis_step / fine.basis_step
+    assert ratio[0] <= ratio[-1]
+    # the table stays a valid, decodable transform
+    assert SpectralKLT.unpack(cheap.pack(), 0, cube.shape[2], "uint16")[0] == cheap
+
+
 def test_weak_components_sit_near_the_middle_and_strong_ones_span_the_scale():
     t = fit_klt(low_rank_cube(rank=2), n_components=6)
     u = t.forward(low_rank_cube(rank=2))
@@ -163,6 +196,17 @@ def test_klt_mode_codes_components_and_round_trips_bit_exactly(tiny_klt_package)
     assert out.shape == cube.shape and out.dtype == cube.dtype
     rep = verify_variant(cube, tiny_klt_package, "int8", tile=64)
     assert rep.ok, rep
+
+
+def test_encoder_prices_the_basis_at_the_packages_lambda(tiny_klt_package):
+    from onboard.encoder import klt_error_price, klt_min_std
+
+    cube = low_rank_cube(h=64, w=64, c=40)
+    price = klt_error_price(tiny_klt_package)
+    assert price == pytest.approx(tiny_klt_package.lmbda * 255.0 ** 2)
+    coded = onboard.encode_image(cube, tiny_klt_package, tile=64, klt_components=3)
+    assert coded.header.spectral == fit_klt(cube, n_components=3, bits_per_unit_error=price,
+                                            min_std=klt_min_std(tiny_klt_package))
 
 
 def test_klt_mode_beats_band_clusters_on_a_correlated_cube(tiny_klt_package):
