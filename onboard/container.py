@@ -27,8 +27,9 @@ Binary layout (all integers big-endian, field widths are the named constants bel
                      int16), followed by CRC-16 of that table
     band order (only when flags bit2): bands x u16, the scene band fed at each position of the clustered
                      stream (a permutation of 0..bands-1; clusters are consecutive positions), then CRC-16
-    spectral KLT (only when flags bit3): the table of :meth:`onboard.spectral.SpectralKLT.pack` (K, band
-                     means, component centres, common scale, C x K float16 basis, CRC-16); the chunks then
+    spectral KLT (only when flags bit3): the table of :meth:`onboard.spectral.SpectralKLT.pack` (mean shift,
+                     K, then in zlib the band means, component centres, common scale, per-component basis steps
+                     and the C x K int8 basis; CRC-16); the chunks then
                      code K components in clusters of B (``n_clusters = ceil(K / B)``) and the band ranges
                      are not sent (the ground clips to the declared bit depth)
     Chunk records, n_present of them, each (5 to 14 octets of overhead, 7 for a typical chunk):

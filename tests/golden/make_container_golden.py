@@ -14,6 +14,7 @@ from pathlib import Path
 
 OUT = Path(__file__).with_name("container_v1.json")
 OUT_KLT = Path(__file__).with_name("container_v1_klt.json")
+OUT_KLT_SHIFT = Path(__file__).with_name("container_v1_klt_shift.json")
 
 
 def scene():
@@ -42,6 +43,22 @@ def klt_scene():
     return CodedScene(h, [Chunk(0, b"\xaa"), Chunk(1, b"\xbb\xcc")])
 
 
+def klt_shift_scene():
+    """A 4-band int16 scene coded as 1 KLT component whose band means are sent divided by 2**5."""
+    import numpy as np
+
+    from onboard.container import Chunk, CodedScene, SceneHeader
+    from onboard.spectral import SpectralKLT
+
+    klt = SpectralKLT(mean=np.array([-320, 0, 4096, 32736], np.int64),
+                      basis_q=np.array([[127], [90], [-64], [3]], np.int8),
+                      basis_step=np.array([0.0061], np.float32),
+                      centre=np.array([7.25], np.float32), scale=30000.0, mean_shift=5)
+    h = SceneHeader(scene_id=10, height=64, width=64, bands=4, dtype="int16", bit_depth=16, tile_h=64,
+                    tile_w=64, cluster_bands=1, n_chunks=1, package_id=bytes(32), spectral=klt)
+    return CodedScene(h, [Chunk(0, b"\x5a")])
+
+
 FIELDS = [("magic", 4), ("version", 1), ("flags", 1), ("scene_id", 4), ("cuc_coarse", 4), ("cuc_fine", 2),
           ("height", 4), ("width", 4), ("bands", 2), ("dtype_code", 1), ("bit_depth", 1), ("tile_h", 2),
           ("tile_w", 2), ("cluster_bands", 1), ("n_chunks", 4), ("package_id", 32), ("reserved", 1),
@@ -51,6 +68,7 @@ FIELDS = [("magic", 4), ("version", 1), ("flags", 1), ("scene_id", 4), ("cuc_coa
 def main() -> None:
     write(scene(), OUT)
     write(klt_scene(), OUT_KLT)
+    write(klt_shift_scene(), OUT_KLT_SHIFT)
 
 
 def write(s, out: Path) -> None:
@@ -71,8 +89,11 @@ def write(s, out: Path) -> None:
         pos += 2
     if s.header.spectral is not None:
         n = int.from_bytes(data[pos + 2:pos + 6], "big")
-        for name, m in [("KLT component count K (u16)", 2), ("zlib stream octets n (u32)", 4),
-                        ("zlib stream: zigzag varint band-mean differences, f32 centres, f32 scale, f32 basis "
+        for name, m in [("KLT mean shift (u8; 0 in tables written before it existed, when this and the next "
+                         "octet were a u16 K)", 1), ("KLT component count K (u8)", 1),
+                        ("zlib stream octets n (u32)", 4),
+                        ("zlib stream: zigzag varint band-mean differences (means / 2**shift), f32 centres, "
+                         "f32 scale, f32 basis "
                          "steps, zigzag varint basis row differences", n), ("KLT table CRC-16", 2)]:
             layout.append({"offset": pos, "octets": m, "field": name, "hex": data[pos:pos + m].hex()})
             pos += m

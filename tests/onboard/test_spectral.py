@@ -111,8 +111,9 @@ def test_table_is_smaller_than_the_raw_values_on_smooth_spectra():
 
 
 @settings(max_examples=60, deadline=None)
-@given(c=st.integers(1, 40), k=st.integers(1, 40), seed=st.integers(0, 2**16), dtype=st.sampled_from(["uint16", "int16", "uint8"]))
-def test_table_round_trips(c, k, seed, dtype):
+@given(c=st.integers(1, 40), k=st.integers(1, 40), seed=st.integers(0, 2**16),
+       dtype=st.sampled_from(["uint16", "int16", "uint8"]), shift=st.integers(0, 12))
+def test_table_round_trips(c, k, seed, dtype, shift):
     k = min(k, c)
     rng = np.random.default_rng(seed)
     lo, hi = (-30000, 30000) if dtype == "int16" else (0, 65535)
@@ -122,9 +123,9 @@ def test_table_round_trips(c, k, seed, dtype):
     t = SpectralKLT(mean=rng.integers(lo, hi, c).astype(np.int64), basis_q=q,
                     basis_step=rng.uniform(1e-4, 1e-2, k).astype(np.float32),
                     centre=rng.normal(0, 1e3, k).astype(np.float32), scale=float(rng.uniform(1, 1e5)))
-    if dtype == "uint8":
-        t = SpectralKLT(mean=t.mean % 256, basis_q=t.basis_q, basis_step=t.basis_step, centre=t.centre,
-                        scale=t.scale)
+    mean = t.mean % 256 if dtype == "uint8" else t.mean
+    t = SpectralKLT(mean=(mean >> shift) << shift, basis_q=t.basis_q, basis_step=t.basis_step, centre=t.centre,
+                    scale=t.scale, mean_shift=shift)
     data = b"xx" + t.pack(dtype) + b"tail"
     back, end = SpectralKLT.unpack(data, 2, c, dtype)
     assert back == t and data[end:] == b"tail"
@@ -161,6 +162,43 @@ def test_a_crc_valid_table_with_garbage_inside_is_a_typed_error(payload, k):
         except CorruptStreamError:
             continue
         assert end == len(data) and table.n_bands == 12
+
+
+def test_mean_shift_is_checked_on_both_sides():
+    t = fit_klt(low_rank_cube(c=12), n_components=3)
+    with pytest.raises(ValueError, match="multiples"):
+        SpectralKLT(mean=t.mean | 1, basis_q=t.basis_q, basis_step=t.basis_step, centre=t.centre, scale=t.scale,
+                    mean_shift=1)
+    import struct
+
+    from onboard.spectral import _crc16
+
+    data = bytearray(t.pack())
+    data[0] = 13  # a shift beyond MAX_MEAN_SHIFT, with a valid CRC
+    data[-2:] = _crc16(bytes(data[:-2])).to_bytes(2, "big")
+    with pytest.raises(CorruptStreamError, match="shift"):
+        SpectralKLT.unpack(bytes(data), 0, 12)
+    # a table written before the shift existed (u16 K) reads as shift 0
+    assert struct.unpack(">H", t.pack()[:2])[0] == t.n_components and t.mean_shift == 0
+
+
+def test_priced_mean_shift_rounds_the_means_where_it_pays():
+    from onboard.spectral import choose_mean_shift
+
+    cube = low_rank_cube(rank=3, noise=1.0, c=60)
+    fine = fit_klt(cube, n_components=3)
+    x = cube.reshape(-1, 60).astype(np.float64) - fine.mean
+    cov = x.T @ x / (x.shape[0] - 1)
+    args = (fine.mean, fine.basis_q, fine.basis_step, cov, fine.scale, 48 * 40)
+    mean, shift = choose_mean_shift(*args, 1e12, (0, 65535))
+    assert shift == 0 and np.array_equal(mean, fine.mean)
+    mean, shift = choose_mean_shift(*args, 1.0, (0, 65535))
+    assert shift > 0 and np.all(mean % (1 << shift) == 0) and np.all(np.abs(mean - fine.mean) <= 1 << (shift - 1))
+    cheap = fit_klt(cube, n_components=3, bits_per_unit_error=1.0)
+    assert cheap.mean_shift > 0 and cheap.packed_size() < fine.packed_size()
+    # the components are taken about the sent mean, so the transform still inverts to within the noise
+    err = cheap.inverse(cheap.forward(cube)) - cube
+    assert np.sqrt(np.mean(err ** 2)) < 0.02 * cheap.scale
 
 
 def test_a_zlib_bomb_is_refused():
