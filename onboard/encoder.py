@@ -7,7 +7,8 @@ Steps for a scene of shape (H, W) or (H, W, C):
    of B bands for a clustered package (the last group padded by repeating its last band, the padding never
    sent); or, with ``spectral="klt"`` (clustered packages), groups of B of the K spectral KLT components
    (:mod:`onboard.spectral`) that replace steps 1 and 2's bands, the transform sent in the header;
-3. tiling (default 256 x 256); each tile padded by edge replication to a multiple of 64;
+3. tiling (default 256 x 256); each tile padded to a multiple of 64 by edge replication that fades to the
+   tile's mean (:mod:`onboard.padding`: cheap to code, never decoded);
 4. ``y = g_a(x)``, ``z = h_a(y)`` with ONNX Runtime (fp32 or int8, CPU or CUDA), ``z_hat = rint(z)``,
    ``y_hat = rint(y)``;
 5. the NORMATIVE integer hyper-synthesis gives the scale index of every ``y`` symbol from ``z_hat``;
@@ -35,6 +36,7 @@ from onboard.container import (
     Chunk, CodedScene, SceneHeader, band_ranges_of, datetime_to_cuc, read_uvarint, uvarint,
 )
 from onboard.errors import CorruptStreamError, UnsupportedInputError
+from onboard.padding import fade_pad
 from onboard.spectral import DEFAULT_MIN_STD, fit_klt
 
 DEFAULT_TILE = 256
@@ -214,9 +216,8 @@ def klt_error_price(package) -> float | None:
 
 # --- encoding -------------------------------------------------------------------------------------
 def _tile_batch(norm: np.ndarray, slot: TileSlot, groups: list[np.ndarray]) -> np.ndarray:
-    """(n_groups, B, pad_h, pad_w) float32 for one tile, edge-replicated."""
-    tile = norm[slot.y0:slot.y0 + slot.h, slot.x0:slot.x0 + slot.w]
-    tile = np.pad(tile, ((0, slot.pad_h - slot.h), (0, slot.pad_w - slot.w), (0, 0)), mode="edge")
+    """(n_groups, B, pad_h, pad_w) float32 for one tile, padded by :func:`onboard.padding.fade_pad`."""
+    tile = fade_pad(norm[slot.y0:slot.y0 + slot.h, slot.x0:slot.x0 + slot.w], slot.pad_h, slot.pad_w)
     return np.stack([tile[:, :, g].transpose(2, 0, 1) for g in groups]).astype(np.float32, copy=False)
 
 

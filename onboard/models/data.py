@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from onboard.imageio import read_array
+from onboard.padding import fade_pad
 
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".bmp"}
 
@@ -146,8 +147,9 @@ class CubeCropSampler:
       the spectrum more coarsely or finely, so the model must not learn one band spacing;
     - then the band order is reversed with probability 0.25;
     - a cube with fewer than B bands is padded by repeating its last band, as the encoder pads;
-    - a cube smaller than the crop is taken whole and padded by edge replication, as the encoder pads an edge
-      tile (the small airborne cubes are 100 x 100 and crops must be multiples of 64).
+    - a cube smaller than the crop is taken whole and padded as the encoder pads an edge tile
+      (:func:`onboard.padding.fade_pad`; the small airborne cubes are 100 x 100 and crops must be multiples of
+      64; runs up to ``klt_b1m256``/``klt_ns128`` trained with plain edge replication).
 
     With ``spectral="klt"`` the crops are of spectral KLT components instead (:mod:`onboard.spectral`, the
     encoder's ``spectral="klt"`` mode): each cube is transformed once with up to ``klt_components``
@@ -225,7 +227,7 @@ class CubeCropSampler:
                 flip = rng.random(crop.shape[2]) < 0.5
                 crop = np.where(flip, 1.0 - crop, crop).astype(np.float32)
             if (ch, cw) != (c, c):
-                crop = np.pad(crop, ((0, c - ch), (0, c - cw), (0, 0)), mode="edge")
+                crop = fade_pad(crop, c, c)
             crop = np.rot90(crop, k=int(rng.integers(4)))
             if rng.integers(2):
                 crop = crop[:, ::-1]
