@@ -206,9 +206,8 @@ def quantize_int8(fp32_path: Path, int8_path: Path, input_name: str, calibration
     real data.
 
     Activation ranges are the 99.999th percentile of the calibration values rather than their extremes (MinMax),
-    so a few outliers do not widen every activation's uint8 step; with the input convolution also kept in float
-    (:func:`float_convs`) hp-rgb's int8 encoder came within 0.02-0.06 dB of fp32 on the 26 dev images at
-    q0/q2/q4 (MinMax with only the output convolution float: 0.05-0.15 dB, +2.6 % BD-rate).
+    so a few outliers do not widen every activation's uint8 step: hp-rgb's int8 encoder came within
+    0.03-0.09 dB of fp32 on the 26 dev images at q0/q2/q4 (MinMax: 0.05-0.15 dB, +2.6 % BD-rate).
 
     Weights use 7 of their 8 bits (``reduce_range``). On x86 CPUs without VNNI, ONNX Runtime's u8 x s8 kernel
     (AVX2 ``vpmaddubsw``) adds pairs of products in 16 bits and saturates with full-range weights: measured on
@@ -233,18 +232,16 @@ def quantize_int8(fp32_path: Path, int8_path: Path, input_name: str, calibration
 
 
 def float_convs(model) -> list[str]:
-    """Conv nodes kept in float in the int8 graph.
+    """Conv nodes kept in float in the int8 graph: the one that produces the graph output (``y`` of g_a,
+    ``z`` of h_a; 5 % of the MACs), so the latent is never rounded to a uint8 grid coarser than the entropy coder's unit step. Measured on dev images:
+    quantizing it cost 8 % BD-rate against fp32; keeping it float costs nothing in rate and keeps int8 1.55x
+    faster than fp32 (quantizing nothing else was slower than fp32: the GDN convs stay int8).
 
-    - The one that produces the graph output (``y`` of g_a, ``z`` of h_a; 5 % of the MACs), so the latent is
-      never rounded to a uint8 grid coarser than the entropy coder's unit step. Measured on dev images:
-      quantizing it cost 8 % BD-rate against fp32; keeping it float costs nothing in rate and keeps int8 1.55x
-      faster than fp32 (quantizing nothing else was slower than fp32: the GDN convs stay int8).
-    - The one that reads the graph input (the first convolution of g_a, ~10 % of hp-rgb's MACs; of h_a, a
-      small one): the normalised image is then not rounded to a uint8 grid before the first filter. On the 26
-      dev images, hp-rgb q0/q2/q4 int8 lost 0.03/0.06/0.09 dB against fp32 with percentile calibration alone
-      and 0.02/0.04/0.06 dB with this convolution float as well."""
+    Keeping g_a's input convolution float as well was measured and rejected: on the 26 dev images hp-rgb
+    q0/q2/q4 int8 lost 0.02/0.04/0.06 dB against fp32 instead of 0.03/0.06/0.09 dB, but g_a on a 512 x 512
+    tile took 79.5 ms instead of 61.6 ms (fp32: 99.2 ms; ORT CPU, 1 thread): a full-resolution float
+    convolution plus the quantize/dequantize around it ate most of int8's speed."""
     outputs = {o.name for o in model.graph.output}
-    inputs = {i.name for i in model.graph.input}
     producers = {out: n for n in model.graph.node for out in n.output}
     keep = []
     for o in outputs:  # walk back through elementwise ops (the folded gain) to the last conv
@@ -253,8 +250,6 @@ def float_convs(model) -> list[str]:
             n = producers.get(n.input[0])
         if n is not None:
             keep.append(n.name)
-    keep += [n.name for n in model.graph.node if n.op_type == "Conv" and n.input[0] in inputs
-             and n.name not in keep]
     return keep
 
 
