@@ -188,6 +188,16 @@ def spectral_mode(package, spectral: str) -> str:
     return spectral
 
 
+def klt_error_price(package) -> float | None:
+    """The package's exchange rate between bits and squared error on [0, 1] planes (``lambda * 255**2``, the
+    weight of the MSE in its training loss ``R + lambda * 255**2 * MSE`` with R in bits per sample); the KLT
+    basis steps are chosen against it (:func:`onboard.spectral.choose_basis_steps`). None without a lambda."""
+    lam = package.lmbda if hasattr(package, "manifest") else None
+    if not lam or lam <= 0:
+        return None
+    return float(lam) * 255.0 ** 2
+
+
 def klt_min_std(package) -> float:
     """Fraction of the common scale below which a KLT component is not worth coding with ``package``.
 
@@ -198,20 +208,10 @@ def klt_min_std(package) -> float:
     reproduce a plane that weak more faithfully than dropping it would (on the development cubes PSNR fell
     when components below ~0.005 of the scale were added, at every rate). Both constants were chosen on the
     development cubes by sweeping K (the issue notes give the sweep)."""
-    lam = package.lmbda if hasattr(package, "manifest") else None
-    if not lam or lam <= 0:
+    price = klt_error_price(package)
+    if price is None:
         return DEFAULT_MIN_STD
-    return max(DEFAULT_MIN_STD, KLT_WATER_LEVEL_FACTOR / math.sqrt(2.0 * math.log(2.0) * lam * 255.0 ** 2))
-
-
-def klt_error_price(package) -> float | None:
-    """The package's exchange rate between bits and squared error on [0, 1] planes (``lambda * 255**2``, the
-    weight of the MSE in its training loss ``R + lambda * 255**2 * MSE`` with R in bits per sample); the KLT
-    basis steps are chosen against it (:func:`onboard.spectral.choose_basis_steps`). None without a lambda."""
-    lam = package.lmbda if hasattr(package, "manifest") else None
-    if not lam or lam <= 0:
-        return None
-    return float(lam) * 255.0 ** 2
+    return max(DEFAULT_MIN_STD, KLT_WATER_LEVEL_FACTOR / math.sqrt(2.0 * math.log(2.0) * price))
 
 
 # --- encoding -------------------------------------------------------------------------------------

@@ -293,9 +293,7 @@ def fit_klt(arr: np.ndarray, n_components: int | None = None, *, min_std: float 
     step = (np.abs(vecs).max(axis=0) / 127.0).astype(np.float32)
     basis_q = np.clip(np.rint(vecs / step.astype(np.float64)), -127, 127).astype(np.int8)
     basis = basis_q.astype(np.float64) * step.astype(np.float64)
-    p = (arr.reshape(-1, c).astype(np.float64) - mean) @ basis
-    lo, hi = p.min(axis=0), p.max(axis=0)
-    scale = float(np.float32(max(float((hi - lo).max()), 1.0) * 1.0001))
+    lo, hi, scale = _component_ranges(arr, mean, basis)
     if n_components is None:
         std = np.sqrt(evals[:k_max])
         n_components = max(1, int(np.sum(std >= min_std * scale)))
@@ -311,11 +309,27 @@ def fit_klt(arr: np.ndarray, n_components: int | None = None, *, min_std: float 
         mean = shifted
         basis_q, step = choose_basis_steps(vecs[:, :k], cov, mean, scale, n_pixels, bits_per_unit_error,
                                            mean_shift=shift)
-        p = (arr.reshape(-1, c).astype(np.float64) - mean) @ (basis_q.astype(np.float64) * step.astype(np.float64))
-        lo, hi = p.min(axis=0), p.max(axis=0)
-        scale = float(np.float32(max(float((hi - lo).max()), 1.0) * 1.0001))
+        lo, hi, scale = _component_ranges(arr, mean, basis_q.astype(np.float64) * step.astype(np.float64))
     centre = (0.5 * (lo[:k] + hi[:k])).astype(np.float32)
     return SpectralKLT(mean=mean, basis_q=basis_q, basis_step=step, centre=centre, scale=scale, mean_shift=shift)
+
+
+def _component_ranges(arr: np.ndarray, mean: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per-component (min, max) of the cube's projection on ``basis`` about ``mean``, and the common scale
+    (float32-exact, a hair above the widest range, at least 1)."""
+    p = (arr.reshape(-1, arr.shape[2]).astype(np.float64) - mean) @ basis
+    lo, hi = p.min(axis=0), p.max(axis=0)
+    return lo, hi, float(np.float32(max(float((hi - lo).max()), 1.0) * 1.0001))
+
+
+def _priced_cost(mean: np.ndarray, basis_q: np.ndarray, basis_step: np.ndarray, mean_shift: int, scale: float,
+                 cov: np.ndarray, weight: float) -> float:
+    """``8 * table octets + weight * residual``: a candidate table's bits plus its priced projection error
+    (``weight``: bits per unit of per-pixel squared error, i.e. the price x pixels / scale**2)."""
+    octets = SpectralKLT(mean=mean, basis_q=basis_q, basis_step=basis_step, centre=np.zeros(basis_q.shape[1],
+                         np.float32), scale=scale, mean_shift=mean_shift).packed_size()
+    return 8.0 * octets + weight * _residual_energy(basis_q.astype(np.float64) * basis_step.astype(np.float64),
+                                                     cov)
 
 
 def _shifted_mean(mean: np.ndarray, shift: int, limits: tuple[int, int]) -> np.ndarray:
@@ -336,16 +350,12 @@ def choose_mean_shift(mean: np.ndarray, basis_q: np.ndarray, basis_step: np.ndar
     in ``0..MAX_MEAN_SHIFT`` this prices that error at ``bits_per_unit_error / scale**2`` against the table's
     bits and keeps the cheapest. ``mean``: (C,) int64; ``limits``: the dtype's (min, max).
     Returns (sent means, shift)."""
-    basis = basis_q.astype(np.float64) * basis_step.astype(np.float64)
     weight = float(bits_per_unit_error) * n_pixels / float(scale) ** 2
-    centre = np.zeros(basis_q.shape[1], np.float32)
     best = None
     for shift in range(MAX_MEAN_SHIFT + 1):
         sent = _shifted_mean(mean, shift, limits)
         d = (mean - sent).astype(np.float64)
-        octets = SpectralKLT(mean=sent, basis_q=basis_q, basis_step=basis_step, centre=centre, scale=scale,
-                             mean_shift=shift).packed_size()
-        value = 8.0 * octets + weight * _residual_energy(basis, cov + np.outer(d, d))
+        value = _priced_cost(sent, basis_q, basis_step, shift, scale, cov + np.outer(d, d), weight)
         if best is None or value < best[0]:
             best = (value, sent, shift)
     return best[1], best[2]
@@ -388,14 +398,10 @@ def choose_basis_steps(vecs: np.ndarray, cov: np.ndarray, mean: np.ndarray, scal
         return np.clip(np.rint(vecs[:, j] / np.float64(st)), -127, 127).astype(np.int8), st
 
     cols = [quantise(j, 1.0) for j in range(k)]
-    dummy_centre = np.zeros(k, np.float32)
 
     def cost(columns) -> float:
-        q = np.stack([col for col, _ in columns], axis=1)
-        st = np.array([s for _, s in columns], np.float32)
-        octets = SpectralKLT(mean=mean, basis_q=q, basis_step=st, centre=dummy_centre, scale=scale,
-                             mean_shift=mean_shift).packed_size()
-        return 8.0 * octets + weight * _residual_energy(q.astype(np.float64) * st.astype(np.float64), cov)
+        return _priced_cost(mean, np.stack([col for col, _ in columns], axis=1),
+                            np.array([s for _, s in columns], np.float32), mean_shift, scale, cov, weight)
 
     for j in range(k):
         best = None

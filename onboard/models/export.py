@@ -233,9 +233,10 @@ def quantize_int8(fp32_path: Path, int8_path: Path, input_name: str, calibration
 
 def float_convs(model) -> list[str]:
     """Conv nodes kept in float in the int8 graph: the one that produces the graph output (``y`` of g_a,
-    ``z`` of h_a; 5 % of the MACs), so the latent is never rounded to a uint8 grid coarser than the entropy coder's unit step. Measured on dev images:
-    quantizing it cost 8 % BD-rate against fp32; keeping it float costs nothing in rate and keeps int8 1.55x
-    faster than fp32 (quantizing nothing else was slower than fp32: the GDN convs stay int8).
+    ``z`` of h_a; 5 % of the MACs), so the latent is never rounded to a uint8 grid coarser than the entropy
+    coder's unit step. Measured on dev images: quantizing it cost 8 % BD-rate against fp32; keeping it float
+    costs nothing in rate and keeps int8 1.55x faster than fp32 (quantizing nothing else was slower than fp32:
+    the GDN convs stay int8).
 
     Keeping g_a's input convolution float as well was measured and rejected: on the 26 dev images hp-rgb
     q0/q2/q4 int8 lost 0.02/0.04/0.06 dB against fp32 instead of 0.03/0.06/0.09 dB, but g_a on a 512 x 512
