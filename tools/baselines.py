@@ -141,15 +141,20 @@ def klt_jpeg2000(cube: np.ndarray, bpppb_target: float, component_options=None) 
     ``component_options`` the finest table is tried, then the best k again with the table priced at JPEG
     2000's own measured bits-per-error slope (the learned encoder prices its table at its lambda); the best
     PSNR wins. Returns (octets incl. side information, decoded cube)."""
-    from onboard.spectral import fit_klt
+    from onboard.spectral import SpectralKLT, fit_klt
 
     h, w, c = cube.shape
     budget = bpppb_target * h * w * c / 8.0  # octets
     if component_options is None:
         component_options = sorted({k for k in (1, 2, 3, 4, 6, 8, 12, 16, 24) if k <= c})
+    # one eigendecomposition for every k: for k up to fit_klt's max_components (32) an unpriced fit keeps the
+    # leading columns of the same basis and the same common scale whatever k it is asked for
+    full = fit_klt(cube, n_components=max(component_options))
     best, best_k = None, None
     for k in component_options:
-        res = _klt_j2k_fit(cube, fit_klt(cube, n_components=k), budget)
+        table = SpectralKLT(mean=full.mean, basis_q=full.basis_q[:, :k].copy(), basis_step=full.basis_step[:k].copy(),
+                            centre=full.centre[:k].copy(), scale=full.scale)
+        res = _klt_j2k_fit(cube, table, budget)
         if res is not None and (best is None or res[2] < best[2]):
             best, best_k = res, k
     if best is None:
