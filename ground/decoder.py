@@ -88,7 +88,10 @@ def synthesize(package, y_hat: np.ndarray, target: str = "cpu") -> np.ndarray:
     """g_s for one tile: y_hat (M, h, w) int32 -> x_hat (bands, 16h, 16w) float32 in [0, 1].
     One intra-op thread and batch 1, so the pixels never depend on scheduling."""
     sess = package.session("g_s", "fp32", target, threads=1)
-    x = sess.run(None, {"y_hat": y_hat[None].astype(np.float32)})[0][0]
+    y = y_hat[None].astype(np.float32)
+    if package.inverse_gain is not None:  # format 2: the graph is the family's, the rate's gain comes out here
+        y = y * package.inverse_gain.reshape(1, -1, 1, 1)
+    x = sess.run(None, {"y_hat": y})[0][0]
     return np.clip(x, 0.0, 1.0)
 
 

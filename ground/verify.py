@@ -63,7 +63,7 @@ def peak_of(image: np.ndarray, bit_depth: int) -> float:
 def onnx_indexes(package, z_hat: np.ndarray) -> np.ndarray:
     """The scale indexes from the package's all-integer ONNX graph (ONNX Runtime, CPU)."""
     sess = package.session("h_s", "int", "cpu", threads=1)
-    return sess.run(None, {"z_hat": z_hat.astype(np.int32)})[0]
+    return sess.run(None, package.hs_onnx_feed(z_hat))[0]
 
 
 def verify_variant(image: np.ndarray, package, variant: str, *, analysis: Callable | None = None,

@@ -431,9 +431,14 @@ def profile_package(package_dir: str | os.PathLike, profiles: Any = "all", *, ti
                     threads: int | None = None, instrument_msps: float = 10.0) -> ProfileReport:
     """Profile a model package's encoder (g_a then h_a on g_a's output) for each variant present.
 
-    ``package_dir`` holds ``manifest.json`` and ``g_a.<variant>.onnx`` / ``h_a.<variant>.onnx``. The band count
-    is g_a's input channel count. Variants whose files are missing are skipped and noted.
+    ``package_dir`` holds ``manifest.json`` and ``g_a.<variant>.onnx`` / ``h_a.<variant>.onnx`` (in the folder, or
+    for a format-2 package in the ``_shared`` store beside it, see :mod:`onboard.package`). The band count is
+    g_a's input channel count. Variants whose files are missing are skipped and noted.
     """
+    import json
+
+    from onboard.package import resolve_file
+
     pkg = Path(package_dir)
     if not pkg.is_dir():
         raise FileNotFoundError(f"model package directory not found: {pkg}")
@@ -447,10 +452,11 @@ def profile_package(package_dir: str | os.PathLike, profiles: Any = "all", *, ti
     notes: list[str] = []
     results = []
     bands = None
+    digests = json.loads((pkg / "manifest.json").read_text()).get("files", {})
     for v in variants:
         if v not in ENCODER_FILES:
             raise ValueError(f"unknown variant {v!r}; known: {sorted(ENCODER_FILES)}")
-        files = [pkg / f for f in ENCODER_FILES[v]]
+        files = [resolve_file(pkg, f, digests.get(f)) or pkg / f for f in ENCODER_FILES[v]]
         missing = [f.name for f in files if not f.is_file()]
         if missing:
             notes.append(f"variant {v} skipped: missing {', '.join(missing)}")

@@ -223,11 +223,17 @@ def _tile_batch(norm: np.ndarray, slot: TileSlot, groups: list[np.ndarray]) -> n
 
 def analyse(package, x: np.ndarray, target: str, precision: str, threads: int | None
             ) -> tuple[np.ndarray, np.ndarray]:
-    """Run g_a and h_a: x (B, bands, H, W) float32 -> (y_hat int32, z_hat int32)."""
+    """Run g_a and h_a: x (B, bands, H, W) float32 -> (y_hat int32, z_hat int32).
+
+    A format-2 package's graphs are the same for every rate point: ``h_a`` takes the un-gained ``y`` and the
+    rate point's gain scales ``y`` before rounding (float32, as the format-1 graphs did inside)."""
     g_a = package.session("g_a", precision, target, threads)
     h_a = package.session("h_a", precision, target, threads)
     y = g_a.run(None, {"x": x})[0]
     z = h_a.run(None, {"y": y})[0]
+    gain = package.gain
+    if gain is not None:
+        y = y * gain.reshape(1, -1, 1, 1)
     return np.rint(y).astype(np.int32), np.rint(z).astype(np.int32)
 
 

@@ -142,8 +142,10 @@ class IntegerHyperSynthesis:
         return idx
 
     # --- serialisation --------------------------------------------------------------------------
-    def to_npz_bytes(self) -> bytes:
-        arrays = {"thresholds": self.thresholds.astype(np.int64)}
+    def to_npz_bytes(self, thresholds: bool = True) -> bytes:
+        """The parameters as ``.npz`` bytes; ``thresholds=False`` leaves the rate point's thresholds out (a
+        format-2 package shares the layers across its family and keeps the thresholds in ``rate.npz``)."""
+        arrays = {"thresholds": self.thresholds.astype(np.int64)} if thresholds else {}
         for i, layer in enumerate(self.layers):
             arrays[f"w{i}"] = layer.weight.astype(np.int8)
             arrays[f"b{i}"] = layer.bias.astype(np.int64)
@@ -155,14 +157,20 @@ class IntegerHyperSynthesis:
         return buf.getvalue()
 
     @classmethod
-    def from_npz_bytes(cls, data: bytes) -> "IntegerHyperSynthesis":
-        with np.load(io.BytesIO(data)) as f:
+    def from_npz_bytes(cls, data: bytes, thresholds: np.ndarray | None = None) -> "IntegerHyperSynthesis":
+        """Parameters from :meth:`to_npz_bytes`; ``thresholds`` when the bytes hold the layers only (given
+        thresholds take precedence over stored ones)."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as f:
+            if thresholds is None:
+                if "thresholds" not in f:
+                    raise ValueError("the integer h_s parameters hold no thresholds and none were given")
+                thresholds = f["thresholds"]
             layers = []
             for i in range(3):
                 layers.append(IntLayer(weight=f[f"w{i}"].astype(np.int64), bias=f[f"b{i}"].astype(np.int64),
                                        mult=f[f"m{i}"].astype(np.int64) if f"m{i}" in f else None,
                                        shift=int(f[f"shift{i}"])))
-            return cls(tuple(layers), f["thresholds"].astype(np.int64))
+            return cls(tuple(layers), np.asarray(thresholds).astype(np.int64))
 
     @property
     def content_hash(self) -> str:

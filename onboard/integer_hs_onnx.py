@@ -6,7 +6,8 @@ int64 Add/Max/Mul/Add/Div (the dividend is non-negative after the Max, so ONNX's
 the floor shift of the reference), Min, Cast to uint8, DepthToSpace (CRD), and for the last layer
 GreaterOrEqual against the threshold table and ReduceSum. Tests prove it equals the numpy reference bit for bit.
 
-Inputs: ``z_hat`` int32 (B, Nz, h, w). Output: ``indexes`` int32 (B, M, 4h, 4w).
+Inputs: ``z_hat`` int32 (B, Nz, h, w), and with ``thresholds_input=True`` (format-2 packages, one graph for
+every rate point of a family) ``thresholds`` int64 (M, n). Output: ``indexes`` int32 (B, M, 4h, 4w).
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ OPSET = 21
 IR_VERSION = 10
 
 
-def build_integer_hs_model(hs: IntegerHyperSynthesis):
-    """Return an ``onnx.ModelProto`` computing ``hs.indexes``."""
+def build_integer_hs_model(hs: IntegerHyperSynthesis, thresholds_input: bool = False):
+    """Return an ``onnx.ModelProto`` computing ``hs.indexes``; with ``thresholds_input`` the threshold table
+    is the graph's second input instead of a constant (``hs.thresholds`` then only gives its shape)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -68,7 +70,13 @@ def build_integer_hs_model(hs: IntegerHyperSynthesis):
         nodes.append(helper.make_node("DepthToSpace", [f"q{i}"], [f"x{i + 1}"], blocksize=2, mode="CRD"))
         x, x_zp = f"x{i + 1}", "zp0_u8"
     m, k = hs.thresholds.shape
-    const("thr", hs.thresholds.astype(np.int64).reshape(1, m, 1, 1, k))
+    inputs = [helper.make_tensor_value_info("z_hat", TensorProto.INT32, ["B", hs.nz, "h", "w"])]
+    if thresholds_input:
+        inputs.append(helper.make_tensor_value_info("thresholds", TensorProto.INT64, [m, k]))
+        const("thr_shape", np.array([1, m, 1, 1, k], np.int64))
+        nodes.append(helper.make_node("Reshape", ["thresholds", "thr_shape"], ["thr"]))
+    else:
+        const("thr", hs.thresholds.astype(np.int64).reshape(1, m, 1, 1, k))
     const("unsq_axes", np.array([4], np.int64))
     const("sum_axes", np.array([4], np.int64))
     nodes.append(helper.make_node("Unsqueeze", [last_v, "unsq_axes"], ["v5"]))
@@ -78,7 +86,7 @@ def build_integer_hs_model(hs: IntegerHyperSynthesis):
     nodes.append(helper.make_node("Cast", ["isum"], ["indexes"], to=TensorProto.INT32))
     graph = helper.make_graph(
         nodes, "integer_hyper_synthesis",
-        [helper.make_tensor_value_info("z_hat", TensorProto.INT32, ["B", hs.nz, "h", "w"])],
+        inputs,
         [helper.make_tensor_value_info("indexes", TensorProto.INT32, ["B", m, "H", "W"])],
         inits,
     )

@@ -4,7 +4,7 @@ A package directory holds::
 
     manifest.json        what the package is (see below) and the sha256 of every other file
     g_a.fp32.onnx        analysis transform (input "x" float32 (B, bands, H, W) in [0, 1], output "y" (B, M, H/16,
-    g_a.int8.onnx        W/16), the rate point's gain folded in); int8 = static QDQ, per-channel, QUInt8 activations
+    g_a.int8.onnx        W/16)); int8 = static QDQ, per-channel, QUInt8 activations
     h_a.fp32.onnx        hyper-analysis (input "y", output "z" (B, Nz, H/64, W/64))
     h_a.int8.onnx
     g_s.fp32.onnx        synthesis (input "y_hat" float32, output "x_hat"), ground only
@@ -12,11 +12,27 @@ A package directory holds::
     h_s.int.onnx         the same network as an all-integer ONNX graph
     y_tables.bin         frozen Gaussian CDF tables of y (:meth:`CdfTables.to_bytes`), index i = scale_table[i]
     z_tables.bin         frozen factorized-prior CDF tables of z, one per z channel
+    rate.npz             (format 2) what makes this rate point: ``gain`` float32 (M,) and the integer h_s
+                         ``thresholds`` int64 (M, 63)
+
+Two formats are read:
+
+- **format 1**: the rate point's gain is folded into the graphs (``g_a`` multiplies ``y`` by it, ``h_a`` and
+  ``g_s`` divide it back out) and the thresholds into ``h_s.int.npz``/``h_s.int.onnx``; every file is the
+  package's own.
+- **format 2** (what :mod:`onboard.models.export` writes): the graphs and the integer h_s layers are the same
+  for every rate point of a family, and ``rate.npz`` holds what differs. The runtime multiplies ``g_a``'s
+  output by ``gain`` (the encoder codes ``round(y * gain)``; ``h_a`` takes the un-gained ``y``) and divides
+  ``y_hat`` by it before ``g_s``; the all-integer h_s graph takes the thresholds as its second input. Files
+  that several packages share are stored once, content-addressed, in the ``_shared/`` folder beside the
+  package folders (``_shared/<first 20 hex digits of the sha256>-<name>``): a file the manifest lists but
+  the package folder lacks is read from there. A family of eight rate points then ships one set of graphs
+  (about 10 MB) instead of eight.
 
 ``manifest.json`` fields: ``format`` ("satcomp-model-package"), ``format_version``, ``package_id`` (sha256 hex of
-the canonical manifest without that field, which lists every file's sha256), ``name``, ``bitstream_version``,
-``architecture`` (``type``, ``bands``, ``n``, ``m``, ``nz``, ``cluster_bands`` or null, ``latent_stride``,
-``hyper_stride``), ``rate`` (``index``, ``lambda``), ``scale_table``, ``files``, ``training``.
+the canonical manifest without that field, which lists every file's sha256, shared ones included), ``name``,
+``bitstream_version``, ``architecture`` (``type``, ``bands``, ``n``, ``m``, ``nz``, ``cluster_bands`` or null,
+``latent_stride``, ``hyper_stride``), ``rate`` (``index``, ``lambda``), ``scale_table``, ``files``, ``training``.
 
 Loading verifies every file's hash and the package id, so a package whose files were changed is refused
 (:class:`PackageCorruptError`) instead of decoding garbage. Sessions of ONNX Runtime are created lazily and cached.
@@ -43,8 +59,11 @@ from onboard.container import BITSTREAM_VERSION
 from onboard.errors import MissingDependencyError, ProviderUnavailableError, SatcompError
 
 PACKAGE_FORMAT = "satcomp-model-package"
-PACKAGE_FORMAT_VERSION = 1
+PACKAGE_FORMAT_VERSION = 2  # what the exporter writes
+READABLE_FORMAT_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
+SHARED_DIR = "_shared"  # content-addressed files shared by the packages of one folder (format 2)
+SHARED_HASH_DIGITS = 20
 ONNX_FILES = {
     ("g_a", "fp32"): "g_a.fp32.onnx",
     ("g_a", "int8"): "g_a.int8.onnx",
@@ -56,6 +75,7 @@ ONNX_FILES = {
 HS_PARAMS = "h_s.int.npz"
 Y_TABLES = "y_tables.bin"
 Z_TABLES = "z_tables.bin"
+RATE_FILE = "rate.npz"
 PRECISIONS = ("int8", "fp32")
 TARGETS = ("cpu", "cuda")
 _PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
@@ -75,6 +95,23 @@ def _sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def shared_name(name: str, digest: str) -> str:
+    """File name of ``name`` with sha256 ``digest`` in a ``_shared/`` store."""
+    return f"{digest[:SHARED_HASH_DIGITS]}-{name}"
+
+
+def resolve_file(package_dir: Path, name: str, digest: str | None) -> Path | None:
+    """Where a package's file lives: its own folder, else the ``_shared/`` store beside it; None if neither."""
+    own = Path(package_dir) / name
+    if own.is_file():
+        return own
+    if digest:
+        shared = Path(package_dir).parent / SHARED_DIR / shared_name(name, digest)
+        if shared.is_file():
+            return shared
+    return None
 
 
 def canonical_manifest_bytes(manifest: dict) -> bytes:
@@ -182,35 +219,82 @@ class ModelPackage:
     def scale_table(self) -> np.ndarray:
         return np.asarray(self.manifest["scale_table"], dtype=np.float64)
 
+    @property
+    def format_version(self) -> int:
+        return int(self.manifest.get("format_version", 1))
+
+    def file_path(self, name: str) -> Path:
+        """Path of one of the package's files (its own folder or the ``_shared/`` store beside it)."""
+        p = resolve_file(self.path, name, self.manifest.get("files", {}).get(name))
+        if p is None:
+            raise PackageCorruptError(
+                f"package {self.name}: {name} is missing (neither in {self.path} nor in "
+                f"{self.path.parent / SHARED_DIR}; copy a format-2 package together with its _shared folder)")
+        return p
+
     # --- frozen parts both ends must agree on ------------------------------------------------------
     @cached_property
     def y_tables(self):
         from onboard.entropy import CdfTables
 
-        return CdfTables.from_bytes((self.path / Y_TABLES).read_bytes())
+        return CdfTables.from_bytes(self.file_path(Y_TABLES).read_bytes())
 
     @cached_property
     def z_tables(self):
         from onboard.entropy import CdfTables
 
-        return CdfTables.from_bytes((self.path / Z_TABLES).read_bytes())
+        return CdfTables.from_bytes(self.file_path(Z_TABLES).read_bytes())
+
+    @cached_property
+    def _rate_arrays(self) -> dict[str, np.ndarray] | None:
+        if self.format_version < 2:
+            return None
+        import io
+
+        with np.load(io.BytesIO(self.file_path(RATE_FILE).read_bytes()), allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+
+    @cached_property
+    def gain(self) -> np.ndarray | None:
+        """The rate point's per-channel gain, float32 (M,): the encoder codes ``round(g_a(x) * gain)``.
+        ``None`` for a format-1 package, whose graphs carry it."""
+        r = self._rate_arrays
+        if r is None:
+            return None
+        g = np.asarray(r["gain"], dtype=np.float32)
+        if g.shape != (self.latent_channels,) or not np.all(np.isfinite(g)) or not np.all(g > 0):
+            raise PackageCorruptError(f"package {self.name}: gain must be {self.latent_channels} positive "
+                                      f"finite float32 values, got shape {g.shape}")
+        return g
+
+    @cached_property
+    def inverse_gain(self) -> np.ndarray | None:
+        """float32 ``1 / gain`` (M,), what the ground multiplies ``y_hat`` by before ``g_s``; None for format 1."""
+        g = self.gain
+        return None if g is None else (np.float32(1.0) / g).astype(np.float32)
 
     @cached_property
     def hyper_synthesis(self):
         """The normative integer hyper-synthesis (numpy int64)."""
         from onboard.integer_hs import IntegerHyperSynthesis
 
-        return IntegerHyperSynthesis.from_npz_bytes((self.path / HS_PARAMS).read_bytes())
+        r = self._rate_arrays
+        return IntegerHyperSynthesis.from_npz_bytes(self.file_path(HS_PARAMS).read_bytes(),
+                                                    thresholds=None if r is None else r["thresholds"])
+
+    def hs_onnx_feed(self, z_hat: np.ndarray) -> dict[str, np.ndarray]:
+        """Inputs of the all-integer h_s graph for ``z_hat`` (format 2 adds the rate's thresholds)."""
+        feed = {"z_hat": np.asarray(z_hat, dtype=np.int32)}
+        if self.format_version >= 2:
+            feed["thresholds"] = np.ascontiguousarray(self.hyper_synthesis.thresholds, dtype=np.int64)
+        return feed
 
     def onnx_path(self, which: str, precision: str = "fp32") -> Path:
         key = (which, precision)
         if key not in ONNX_FILES:
             raise ValueError(f"no ONNX model {which!r} at precision {precision!r}; "
                              f"have {sorted(ONNX_FILES)}")
-        p = self.path / ONNX_FILES[key]
-        if not p.exists():
-            raise PackageCorruptError(f"package {self.name}: {p.name} is missing")
-        return p
+        return self.file_path(ONNX_FILES[key])
 
     # --- ONNX Runtime -------------------------------------------------------------------------------
     def session(self, which: str, precision: str = "fp32", target: str = "cpu", threads: int | None = None):
@@ -275,18 +359,19 @@ def load_package(path: str | Path, verify: bool = True) -> ModelPackage:
     p = Path(path)
     manifest = read_manifest(p)
     fv = manifest.get("format_version")
-    if fv != PACKAGE_FORMAT_VERSION:
+    if fv not in READABLE_FORMAT_VERSIONS:
         raise PackageCorruptError(f"{p}: package format version {fv} not supported "
-                                  f"(this build reads {PACKAGE_FORMAT_VERSION})")
+                                  f"(this build reads {', '.join(map(str, READABLE_FORMAT_VERSIONS))})")
     bv = manifest.get("bitstream_version")
     if bv != BITSTREAM_VERSION:
         raise PackageCorruptError(f"{p}: package bitstream version {bv}, this build codes version "
                                   f"{BITSTREAM_VERSION}")
     if verify:
         for name, digest in manifest["files"].items():
-            fp = p / name
-            if not fp.is_file():
-                raise PackageCorruptError(f"{p}: file {name} listed in the manifest is missing")
+            fp = resolve_file(p, name, digest)
+            if fp is None:
+                raise PackageCorruptError(f"{p}: file {name} listed in the manifest is missing (looked in the "
+                                          f"package folder and in {p.parent / SHARED_DIR})")
             found = _sha256_file(fp)
             if found != digest:
                 raise PackageCorruptError(f"{p}: {name} has sha256 {found[:16]}..., manifest says "
@@ -306,12 +391,33 @@ def _reload(path: str, package_id: str) -> ModelPackage:
     return pkg
 
 
-def write_manifest(path: Path, manifest: dict) -> dict:
+def write_manifest(path: Path, manifest: dict, format_version: int = PACKAGE_FORMAT_VERSION) -> dict:
     """Fill ``files`` with the sha256 of every file in ``path`` (but the manifest), set ``package_id`` and
     write ``manifest.json``. Returns the final manifest."""
     path = Path(path)
     files = {f.name: _sha256_file(f) for f in sorted(path.iterdir()) if f.is_file() and f.name != MANIFEST}
-    manifest = dict(manifest, files=files, format=PACKAGE_FORMAT, format_version=PACKAGE_FORMAT_VERSION)
+    manifest = dict(manifest, files=files, format=PACKAGE_FORMAT, format_version=format_version)
     manifest["package_id"] = compute_package_id(manifest)
     (path / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest
+
+
+def share_files(path: Path, names: list[str]) -> list[Path]:
+    """Move the files ``names`` of the written package ``path`` into the ``_shared/`` store beside it
+    (content-addressed; a file already there with the same hash is not duplicated). The manifest is
+    unchanged: it lists every file by hash wherever it lives. Returns the store paths."""
+    path = Path(path)
+    files = read_manifest(path)["files"]
+    store = path.parent / SHARED_DIR
+    store.mkdir(exist_ok=True)
+    out = []
+    for name in names:
+        src = path / name
+        digest = files[name]
+        dst = store / shared_name(name, digest)
+        if dst.is_file() and _sha256_file(dst) == digest:
+            src.unlink()
+        else:
+            src.replace(dst)
+        out.append(dst)
+    return out

@@ -15,13 +15,17 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def build_tiny_package(out: Path, bands: int = 3, cluster_bands: int | None = None, seed: int = 0,
-                       name: str = "tiny-q0", n_s: int | None = None, spectral: str = "none"):
+                       name: str = "tiny-q0", n_s: int | None = None, spectral: str = "none",
+                       lambdas: tuple[float, ...] = (0.01,), family: bool = False):
+    """Export a tiny untrained model to ``out`` (its shared files to ``out.parent/_shared``). With
+    ``family=True`` every rate point of ``lambdas`` is exported as ``<name>-q<r>`` beside ``out`` and the list
+    of paths is returned."""
     torch = pytest.importorskip("torch")
-    from onboard.models.export import calibration_crops, export_package
+    from onboard.models.export import calibration_crops, export_family, export_package
     from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior
 
     torch.manual_seed(seed)
-    model = ScaleHyperprior(HyperpriorConfig(bands=bands, n=8, m=12, nz=8, lambdas=(0.01,), n_s=n_s,
+    model = ScaleHyperprior(HyperpriorConfig(bands=bands, n=8, m=12, nz=8, lambdas=tuple(lambdas), n_s=n_s,
                                               spectral=spectral))
     with torch.no_grad():  # a large gain: untrained latents then carry real information (bytes, not zeros)
         model.log_gain.add_(3.0)
@@ -39,6 +43,10 @@ def build_tiny_package(out: Path, bands: int = 3, cluster_bands: int | None = No
     model.h_s.set_mode(quantize=False, calibrate=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if family:
+            rates = list(range(len(lambdas)))
+            return export_family(model, rates, Path(out).parent, crops, [f"{name}-q{r}" for r in rates],
+                                 cluster_bands=cluster_bands, training={"note": "untrained tiny test package"})
         return export_package(model, 0, out, crops, name=name, cluster_bands=cluster_bands,
                               training={"note": "untrained tiny test package"})
 

@@ -44,7 +44,9 @@ def jpeg2000_image(img: np.ndarray, bpp_target: float) -> tuple[int, np.ndarray]
     if img.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"JPEG 2000 baseline takes uint8 or uint16, got {img.dtype}")
     bands = 1 if img.ndim == 2 else img.shape[2]
-    if img.ndim == 3 and (bands not in (1, 3) or img.dtype == np.uint16):
+    if img.ndim == 3 and bands == 3 and img.dtype == np.uint16:
+        return _j2k_rgb16(img, bpp_target)
+    if img.ndim == 3 and bands != 3 and bands != 1:
         n, out = jpeg2000_bands(img, bpp_target / bands)
         return n, out
     if img.ndim == 3 and bands == 1:
@@ -52,6 +54,39 @@ def jpeg2000_image(img: np.ndarray, bpp_target: float) -> tuple[int, np.ndarray]
         return n, out[:, :, None]
     bits = 8 * img.dtype.itemsize * bands
     return _j2k_roundtrip(img, bits / bpp_target, mct=True)
+
+
+def _j2k_rgb16(img: np.ndarray, bpp_target: float) -> tuple[int, np.ndarray]:
+    """16-bit RGB through imagecodecs' OpenJPEG with the colour transform (Pillow writes 16-bit JPEG 2000 for
+    single bands only, and band by band costs JPEG 2000 about half its efficiency: on the Landsat 8 dev crop
+    50 dB took 42.7 kB band by band, 19.4 kB with the transform). imagecodecs sets quality as a PSNR level,
+    not a ratio, so the level is bisected to the largest codestream within the target's octets."""
+    import imagecodecs
+
+    budget = bpp_target * img.shape[0] * img.shape[1] / 8.0
+
+    def once(level: float) -> tuple[int, np.ndarray]:
+        data = imagecodecs.jpeg2k_encode(img, level=level, reversible=False, mct=True)
+        return len(data), imagecodecs.jpeg2k_decode(data)
+
+    return _bisect_level(once, budget)
+
+
+def _bisect_level(once, budget: float, lo: float = 10.0, hi: float = 120.0, steps: int = 12
+                  ) -> tuple[int, np.ndarray]:
+    """Bisect an imagecodecs JPEG 2000 quality ``level`` for the largest codestream within ``budget`` octets;
+    ``once(level) -> (octets, decoded)``. Falls back to the smallest codestream tried when none fits."""
+    found, smallest = None, None
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        n, dec = once(mid)
+        if smallest is None or n < smallest[0]:
+            smallest = (n, dec)
+        if n <= budget:
+            found, lo = (n, dec), mid
+        else:
+            hi = mid
+    return found if found is not None else smallest
 
 
 def _ratio(img: np.ndarray, bits_per_sample: float) -> float:

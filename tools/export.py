@@ -42,9 +42,12 @@ def calibrate_hyper_synthesis(model, crops: list[np.ndarray]) -> None:
 
 def export_all(checkpoint: str, data: str, out: str, prefix: str, rates: list[int] | None = None,
                n_calib: int = 32, calib_size: int = 256, seed: int = 0, bands: int | None = None,
-               cluster_bands: int | None = None) -> list[Path]:
+               cluster_bands: int | None = None, int8_float_convs: int = 1) -> list[Path]:
+    """Export the rate points ``rates`` (default: all) of ``checkpoint`` as packages ``<prefix>-q<r>`` in
+    ``out`` (format 2: one ``_shared`` store for the family, see :func:`onboard.models.export.export_family`),
+    and drop shared files no package of ``out`` lists any more."""
     from onboard.models.data import collect_files, load_array
-    from onboard.models.export import calibration_crops, export_package
+    from onboard.models.export import calibration_crops, export_family, prune_shared
 
     model, step = load_model(checkpoint)
     c = model.config
@@ -69,13 +72,14 @@ def export_all(checkpoint: str, data: str, out: str, prefix: str, rates: list[in
     training = json.loads(cmd_file.read_text()) if cmd_file.exists() else {}
     training.update({"checkpoint_step": step, "h_s_quantization": "qat" if qat else "post-training calibration",
                      "int8_calibration": f"{n_calib} random {calib_size}x{calib_size} crops of the train files"})
-    paths = []
-    for r in rates if rates is not None else range(len(c.lambdas)):
-        name = f"{prefix}-q{r}"
-        p = export_package(model, r, Path(out) / name, crops, name=name, training=training,
-                           cluster_bands=cluster_bands, overwrite=True)
-        paths.append(p)
-        print(f"{name}: lambda={c.lambdas[r]} -> {p}")
+    training["int8_float_convs"] = int8_float_convs
+    rates = list(rates) if rates is not None else list(range(len(c.lambdas)))
+    paths = export_family(model, rates, out, crops, [f"{prefix}-q{r}" for r in rates], training=training,
+                          cluster_bands=cluster_bands, overwrite=True, int8_float_convs=int8_float_convs)
+    for r, p in zip(rates, paths):
+        print(f"{p.name}: lambda={c.lambdas[r]} -> {p}")
+    for f in prune_shared(out):
+        print(f"removed unused shared file {f.name}")
     return paths
 
 
@@ -88,9 +92,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-calib", type=int, default=32)
     p.add_argument("--calib-size", type=int, default=256)
     p.add_argument("--cluster-bands", type=int, default=None, help="B of a channel-clustered model")
+    p.add_argument("--int8-float-convs", type=int, choices=(1, 2), default=1,
+                   help="g_a convs kept float in the int8 graph: 1 (the latent's conv; int8 accelerators keep "
+                        "their speed) or 2 (also the 1/8-resolution conv: half the int8 error, free on x86)")
 
 
 def run(args: argparse.Namespace) -> int:
     export_all(args.checkpoint, args.data, args.out, args.prefix, args.rates, args.n_calib, args.calib_size,
-               cluster_bands=args.cluster_bands)
+               cluster_bands=args.cluster_bands, int8_float_convs=args.int8_float_convs)
     return 0

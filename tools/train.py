@@ -128,7 +128,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
           threads: int = 2, device: str | None = None, checkpoint_every: int = 250,
           init_weights: str | None = None, progress: bool = True, cluster_bands: int | None = None,
           sampling: str = "area", n_s: int | None = None, spectral: str = "none",
-          gain_lr_mult: float = 1.0) -> Path:
+          gain_lr_mult: float = 1.0, image_mix: float = 0.0) -> Path:
     """Train (or resume) a model into ``out``; return the path of the weights-only file.
 
     ``cluster_bands=B`` trains the channel-clustered codec: B-band crops of the multi/hyperspectral cubes
@@ -136,11 +136,16 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
     chooses how image crops draw their image (``"area"``: by pixel count; ``"image"``: uniformly; see
     :class:`onboard.models.data.CropSampler`). ``spectral="klt"`` (clustered only) trains on spectral KLT
     components on one common scale, as the encoder's ``spectral="klt"`` mode codes them. ``gain_lr_mult``
-    scales the learning rate of the per-rate gain vectors."""
+    scales the learning rate of the per-rate gain vectors. ``image_mix=F`` (spectral KLT, B = 1 only) draws a
+    share F of the crops as pseudo-components of the RGB training images
+    (:class:`onboard.models.data.PseudoComponentSampler`): the cubes hold few scenes, the leading component
+    is a panchromatic-like image, and the RGB set has hundreds."""
     import torch
     from tqdm import tqdm
 
-    from onboard.models.data import CropSampler, CubeCropSampler, collect_files, cube_files
+    from onboard.models.data import (
+        CropSampler, CubeCropSampler, MixedSampler, PseudoComponentSampler, collect_files, cube_files,
+    )
     from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior
 
     torch.set_num_threads(threads)
@@ -187,6 +192,14 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
         files = cube_files(data)
         sampler = CubeCropSampler(files, cluster_bands, crop, spectral=spectral)
         n_used = len(sampler.cubes)
+        if image_mix > 0:
+            if spectral != "klt" or cluster_bands != 1:
+                raise ValueError("image_mix trains KLT components of one band: needs spectral='klt' and "
+                                 "cluster_bands=1")
+            rgb = CropSampler(collect_files(data, bands=3), bands=3, crop=crop, sampling=sampling)
+            pseudo = PseudoComponentSampler(rgb.images, crop, probabilities=rgb.probabilities)
+            sampler = MixedSampler(sampler, pseudo, image_mix)
+            n_used += len(rgb.images)
     else:
         files = collect_files(data, bands=bands)
         sampler = CropSampler(files, bands=bands, crop=crop, sampling=sampling)
@@ -200,6 +213,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
                    + (f" --cluster-bands {cluster_bands}" if cluster_bands else "")
                    + (f" --spectral {spectral}" if spectral != "none" else "")
                    + (f" --gain-lr-mult {gain_lr_mult:g}" if gain_lr_mult != 1.0 else "")
+                   + (f" --image-mix {image_mix:g}" if image_mix > 0 else "")
                    + (f" --init-weights {init_weights}" if init_weights else "")
                    + (f" --sampling {sampling}" if cluster_bands is None else ""),
         "files": len(files), "images_used": n_used, "config": config.to_dict()}, indent=2))
@@ -280,6 +294,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="train the channel-clustered codec with clusters of B bands on the cubes")
     p.add_argument("--gain-lr-mult", type=float, default=1.0,
                    help="learning-rate multiplier of the per-rate gain vectors (10 lets high-lambda points separate)")
+    p.add_argument("--image-mix", type=float, default=0.0,
+                   help="KLT training (B=1): share of crops made as pseudo-components of the RGB train images")
     p.add_argument("--spectral", choices=("none", "klt"), default="none",
                    help="clustered codec: train on raw bands (none) or on spectral KLT components (klt)")
 
@@ -290,7 +306,7 @@ def run(args: argparse.Namespace) -> int:
                  threads=args.threads, init_weights=args.init_weights, progress=not args.no_progress,
                  checkpoint_every=args.checkpoint_every, cluster_bands=args.cluster_bands,
                  sampling=args.sampling, n_s=args.n_s, spectral=args.spectral,
-                 gain_lr_mult=args.gain_lr_mult)
+                 gain_lr_mult=args.gain_lr_mult, image_mix=args.image_mix)
     print(f"weights: {path}")
     return 0
 

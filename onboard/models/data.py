@@ -233,3 +233,90 @@ class CubeCropSampler:
                 crop = crop[:, ::-1]
             out[k] = np.transpose(crop, (2, 0, 1))
         return out
+
+
+class PseudoComponentSampler:
+    """Single-band crops that look like spectral KLT components, made from RGB images (training only).
+
+    The small airborne cubes give the KLT codec few distinct scenes, and the component that carries most of
+    the bits (the leading one) is a panchromatic-like image of exactly those scenes. This sampler turns the
+    hundreds of RGB training images into more such planes: each crop is a random projection of an RGB crop
+    (already normalised per band to [0, 1]) put on the scale the encoder's KLT uses (centred on 0.5):
+
+    - with probability ``leading_share``: all-positive weights (Dirichlet(1, 1, 1)), at a contrast (range)
+      drawn uniformly in [0.6, 1.0], like a leading component;
+    - otherwise: weights of mixed signs (standard normal), at a contrast drawn log-uniformly in
+      [0.02, 0.6], like the weaker components, whose texture is mostly edges and residual colour;
+    - the sign is flipped with probability 0.5 (``u -> 1 - u``), as an eigenvector's sign is arbitrary.
+
+    ``images`` are (H, W, 3) float arrays in [0, 1] (e.g. :attr:`CropSampler.images`).
+    ``sample(batch, rng)`` -> float32 (batch, 1, crop, crop) in [0, 1].
+
+    Example:
+        >>> import numpy as np
+        >>> img = np.random.default_rng(0).random((64, 64, 3)).astype(np.float32)
+        >>> s = PseudoComponentSampler([img], crop=32)
+        >>> s.sample(2, np.random.default_rng(1)).shape
+        (2, 1, 32, 32)
+    """
+
+    def __init__(self, images: list[np.ndarray], crop: int, leading_share: float = 0.5,
+                 probabilities: np.ndarray | None = None):
+        self.images = [im for im in images if min(im.shape[:2]) >= crop and im.ndim == 3]
+        if not self.images:
+            raise ValueError(f"no multi-band image of at least {crop}x{crop} for pseudo-components")
+        self.crop = crop
+        self.leading_share = float(leading_share)
+        if probabilities is None or len(self.images) != len(images):
+            area = np.array([im.shape[0] * im.shape[1] for im in self.images], dtype=np.float64)
+            probabilities = area / area.sum()
+        self.probabilities = np.asarray(probabilities, dtype=np.float64)
+
+    def _plane(self, crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        bands = crop.shape[-1]
+        if rng.random() < self.leading_share:
+            w = rng.dirichlet(np.ones(bands))
+            contrast = rng.uniform(0.6, 1.0)
+        else:
+            w = rng.standard_normal(bands)
+            w /= max(np.abs(w).sum(), 1e-6)
+            contrast = float(np.exp(rng.uniform(np.log(0.02), np.log(0.6))))
+        v = crop.astype(np.float64) @ w
+        lo, hi = float(v.min()), float(v.max())
+        u = (v - 0.5 * (lo + hi)) / max(hi - lo, 1e-6) * contrast + 0.5
+        if rng.random() < 0.5:
+            u = 1.0 - u
+        return np.clip(u, 0.0, 1.0).astype(np.float32)
+
+    def sample(self, batch: int, rng: np.random.Generator) -> np.ndarray:
+        c = self.crop
+        out = np.empty((batch, 1, c, c), dtype=np.float32)
+        for b in range(batch):
+            img = self.images[rng.choice(len(self.images), p=self.probabilities)]
+            y = rng.integers(img.shape[0] - c + 1)
+            x = rng.integers(img.shape[1] - c + 1)
+            plane = self._plane(img[y:y + c, x:x + c], rng)
+            plane = np.rot90(plane, k=int(rng.integers(4)))
+            if rng.integers(2):
+                plane = plane[:, ::-1]
+            out[b, 0] = plane
+        return out
+
+
+class MixedSampler:
+    """Each crop of a batch from ``second`` with probability ``share``, else from ``first``.
+
+    Both samplers must give the same crop shape. ``sample(batch, rng)`` keeps the batch order random.
+    """
+
+    def __init__(self, first, second, share: float):
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"share must be in [0, 1], got {share}")
+        self.first, self.second, self.share = first, second, float(share)
+
+    def sample(self, batch: int, rng: np.random.Generator) -> np.ndarray:
+        n2 = int(rng.binomial(batch, self.share))
+        parts = [p for p in (self.first.sample(batch - n2, rng) if batch - n2 else None,
+                             self.second.sample(n2, rng) if n2 else None) if p is not None]
+        out = np.concatenate(parts, axis=0)
+        return out[rng.permutation(batch)]

@@ -1,10 +1,12 @@
 """Export a trained scale hyperprior to model packages (training/export time only: needs torch).
 
-One package per rate point: the rate's gain is folded into the ONNX graphs (``g_a`` multiplies ``y`` by it,
-``h_a`` and ``g_s`` divide it back out) and into the integer thresholds of the hyper-synthesis, so every
-package is self-contained and the onboard runtime never sees a rate index.
+One package per rate point, in package format 2 (:mod:`onboard.package`): the ONNX graphs, the integer h_s
+layers and the CDF tables are the same for every rate point of a model and are written once into the
+``_shared/`` store beside the package folders; each package adds its ``rate.npz`` (the rate's gain vector and
+the integer thresholds it implies) and its manifest. The runtime applies the gain (``onboard.encoder.analyse``,
+``ground.decoder.synthesize``), so the onboard side never sees a rate index.
 
-Steps (:func:`export_package`):
+Steps (:func:`export_family`):
 
 1. inference modules with GDN parameters reduced to their effective values (``gamma`` as a 1x1 conv
    weight, ``beta`` as its bias), exported to ONNX fp32 with readable initializer names, which
@@ -18,6 +20,7 @@ Steps (:func:`export_package`):
 """
 from __future__ import annotations
 
+import io
 import math
 import shutil
 import tempfile
@@ -31,7 +34,7 @@ from torch import nn
 
 from onboard.container import BITSTREAM_VERSION
 from onboard.entropy import CdfTables, default_scale_table, gaussian_tables, tables_from_pmfs
-from onboard.integer_hs import ACT_MAX, IntegerHyperSynthesis, IntLayer, ZHAT_MAX, ZHAT_MIN
+from onboard.integer_hs import IntegerHyperSynthesis, IntLayer, ZHAT_MAX, ZHAT_MIN
 from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior
 from onboard.models.layers import GDN, FakeQuantConv
 from onboard.package import (
@@ -80,44 +83,47 @@ def _copy_module(m: nn.Module) -> nn.Module:
 
 
 class AnalysisForExport(nn.Module):
-    """x in [0, 1] -> y = g_a(x) * gain (the rate point's quantisation gain folded in)."""
+    """x in [0, 1] -> y = g_a(x) * gain; without a gain (format 2: the runtime applies it) y = g_a(x)."""
 
-    def __init__(self, net: nn.Sequential, gain: torch.Tensor):
+    def __init__(self, net: nn.Sequential, gain: torch.Tensor | None):
         super().__init__()
         self.net = net
-        self.gain = nn.Parameter(gain.detach().clone().view(1, -1, 1, 1))
+        self.gain = None if gain is None else nn.Parameter(gain.detach().clone().view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x) * self.gain
+        y = self.net(x)
+        return y if self.gain is None else y * self.gain
 
 
 class HyperAnalysisForExport(nn.Module):
-    """gained y -> z = h_a(|y| / gain)."""
+    """gained y -> z = h_a(|y| / gain); without a gain, un-gained y -> z = h_a(|y|)."""
 
-    def __init__(self, net: nn.Sequential, gain: torch.Tensor):
+    def __init__(self, net: nn.Sequential, gain: torch.Tensor | None):
         super().__init__()
         self.net = net
-        self.inv_gain = nn.Parameter((1.0 / gain.detach()).clone().view(1, -1, 1, 1))
+        self.inv_gain = None if gain is None else nn.Parameter((1.0 / gain.detach()).clone().view(1, -1, 1, 1))
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.abs(y) * self.inv_gain)
+        return self.net(torch.abs(y) if self.inv_gain is None else torch.abs(y) * self.inv_gain)
 
 
 class SynthesisForExport(nn.Module):
-    """quantised gained y_hat -> x_hat = g_s(y_hat / gain) (clamped to [0, 1] by the caller)."""
+    """quantised gained y_hat -> x_hat = g_s(y_hat / gain) (clamped to [0, 1] by the caller); without a gain
+    the input is already divided by it."""
 
-    def __init__(self, net: nn.Sequential, gain: torch.Tensor):
+    def __init__(self, net: nn.Sequential, gain: torch.Tensor | None):
         super().__init__()
         self.net = net
-        self.inv_gain = nn.Parameter((1.0 / gain.detach()).clone().view(1, -1, 1, 1))
+        self.inv_gain = None if gain is None else nn.Parameter((1.0 / gain.detach()).clone().view(1, -1, 1, 1))
 
     def forward(self, y_hat: torch.Tensor) -> torch.Tensor:
-        return self.net(y_hat * self.inv_gain)
+        return self.net(y_hat if self.inv_gain is None else y_hat * self.inv_gain)
 
 
-def export_modules(model: ScaleHyperprior, rate_index: int) -> dict[str, nn.Module]:
-    """The three float modules of one rate point, ready for ONNX export."""
-    g = model.gain(rate_index).detach().view(-1)
+def export_modules(model: ScaleHyperprior, rate_index: int | None) -> dict[str, nn.Module]:
+    """The three float modules, ready for ONNX export: of one rate point with its gain folded in (format 1),
+    or with ``rate_index=None`` the rate-independent modules of format 2."""
+    g = None if rate_index is None else model.gain(rate_index).detach().view(-1)
     mods = {
         "g_a": AnalysisForExport(_inference_sequential(model.g_a.net), g),
         "h_a": HyperAnalysisForExport(_copy_module(model.h_a.net), g),
@@ -147,13 +153,53 @@ def export_onnx(module: nn.Module, which: str, channels_in: int, path: Path) -> 
                       opset_version=ONNX_OPSET, do_constant_folding=True)
 
 
+FLOAT16_MIN_ELEMENTS = 4096  # smaller initializers (biases, GDN betas) stay float32
+
+
+def store_weights_float16(path: Path, min_elements: int = FLOAT16_MIN_ELEMENTS) -> int:
+    """Store the large float32 weights of the ONNX graph at ``path`` as float16 behind a ``Cast`` to float32
+    (rewriting the file); return the number of tensors converted.
+
+    For the ground-side ``g_s`` only: the graph still computes in float32 (ONNX Runtime folds the casts when
+    the session starts), the file halves (an n_s = 128 synthesis: 6.0 -> 3.0 MB), and the weights move by at
+    most 2**-11 of their size. ``g_s`` is outside the bit-exactness contract (it changes pixels, never which
+    latents decode); the shipped packages measured within 0.001 dB of their float32 weights. The onboard
+    graphs keep float32: ``g_a``'s int8 quantization reads them, and their bits are not the ground's."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(path))
+    g = model.graph
+    users = {name for n in g.node for name in n.input}
+    converted, casts = [], []
+    for init in list(g.initializer):
+        if init.data_type != TensorProto.FLOAT or init.name not in users:
+            continue
+        arr = numpy_helper.to_array(init)
+        if arr.size < min_elements:
+            continue
+        half = numpy_helper.from_array(arr.astype(np.float16), init.name + "_f16")
+        g.initializer.remove(init)
+        g.initializer.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT,
+                                      name=f"cast_{init.name}"))
+        converted.append(init.name)
+    for node in reversed(casts):
+        g.node.insert(0, node)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return len(converted)
+
+
 def torch_reference(package) -> dict[str, nn.Module]:
     """The torch modules of a package, with the weights read back from its fp32 ONNX files (the torch
     reference encoder of ``satcomp verify``).
 
     The exporter may merge identical initializers under one name, so weights are matched by position: the
     k-th Conv/ConvTranspose node of the graph (execution order) holds the weight and bias of the k-th conv
-    of the module (a GDN counts as its 1x1 conv). The gain comes by name. Raises ValueError on a mismatch.
+    of the module (a GDN counts as its 1x1 conv). The modules take and give the gained latent whatever the
+    package format: the gain comes by name from a format-1 graph, from ``rate.npz`` for format 2. Raises
+    ValueError on a mismatch.
     """
     import onnx
     from onnx import numpy_helper
@@ -165,8 +211,9 @@ def torch_reference(package) -> dict[str, nn.Module]:
     for which, mod in mods.items():
         proto = onnx.load(str(package.onnx_path(which, "fp32")))
         inits = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
-        alias = {n.output[0]: n.input[0] for n in proto.graph.node if n.op_type == "Identity"}
-        for n in proto.graph.node:  # a merged duplicate appears as Constant or Identity of the kept one
+        # a merged duplicate is an Identity of the kept initializer; a float16-stored weight a Cast of its own
+        alias = {n.output[0]: n.input[0] for n in proto.graph.node if n.op_type in ("Identity", "Cast")}
+        for n in proto.graph.node:  # a merged duplicate may also appear as a Constant
             if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
                 inits[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
         convs = [n for n in proto.graph.node if n.op_type in ("Conv", "ConvTranspose")]
@@ -183,7 +230,13 @@ def torch_reference(package) -> dict[str, nn.Module]:
                         raise ValueError(f"{which}: conv input {name!r} is not an initializer")
                     param.copy_(torch.from_numpy(np.array(inits[name], np.float32).reshape(param.shape)))
             gname = "gain" if which == "g_a" else "inv_gain"
-            getattr(mod, gname).copy_(torch.from_numpy(np.array(inits[gname], np.float32)).view_as(getattr(mod, gname)))
+            if package.gain is not None:
+                value = package.gain if which == "g_a" else package.inverse_gain
+            elif gname in inits:
+                value = np.array(inits[gname], np.float32)
+            else:
+                raise ValueError(f"{which}: format-1 graph without a {gname!r} initializer")
+            getattr(mod, gname).copy_(torch.from_numpy(np.asarray(value, np.float32)).view_as(getattr(mod, gname)))
     return mods
 
 
@@ -201,7 +254,8 @@ class _ArrayReader:
         pass
 
 
-def quantize_int8(fp32_path: Path, int8_path: Path, input_name: str, calibration: list[np.ndarray]) -> None:
+def quantize_int8(fp32_path: Path, int8_path: Path, input_name: str, calibration: list[np.ndarray],
+                  float_depth: int = 1) -> None:
     """Static QDQ int8: per-channel int8 weights, QUInt8 activations, percentile calibration (99.999 %) on
     real data.
 
@@ -223,7 +277,7 @@ def quantize_int8(fp32_path: Path, int8_path: Path, input_name: str, calibration
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-        keep_float = float_convs(onnx.load(str(pre)))
+        keep_float = float_convs(onnx.load(str(pre)), float_depth)
         quantize_static(str(pre), str(int8_path), _ArrayReader(input_name, calibration),
                         quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, reduce_range=True, op_types_to_quantize=["Conv"],
@@ -231,10 +285,19 @@ def quantize_int8(fp32_path: Path, int8_path: Path, input_name: str, calibration
                         extra_options={"CalibPercentile": 99.999})
 
 
-def float_convs(model) -> list[str]:
+def float_convs(model, depth: int = 1) -> list[str]:
     """Conv nodes kept in float in the int8 graph: the one that produces the graph output (``y`` of g_a,
     ``z`` of h_a; 5 % of the MACs), so the latent is never rounded to a uint8 grid coarser than the entropy
-    coder's unit step. Measured on dev images: quantizing it cost 8 % BD-rate against fp32; keeping it float
+    coder's unit step; with ``depth=2`` also the main conv before it (g_a's 1/8-resolution conv, walking back
+    along first inputs through the GDN).
+
+    Depth 2 roughly halves what int8 costs (measured on the format-1 packages: cc-klt-q4's latent squared
+    error against fp32 +4.4 % -> +2.2 %, hp-rgb-q2 +1.05 % -> +0.68 %) at no latency on x86 CPUs, but a float
+    layer falls back to the CPU on int8 accelerators (the profiler's Kria K26 DPU figure for hp-rgb-q3 went
+    from 147 to 317 ms per 512 tile), so each family chooses (``satcomp export --int8-float-convs``) and its
+    manifest records the choice.
+
+    The output conv, measured on dev images: quantizing it cost 8 % BD-rate against fp32; keeping it float
     costs nothing in rate and keeps int8 1.55x faster than fp32 (quantizing nothing else was slower than fp32:
     the GDN convs stay int8).
 
@@ -245,12 +308,15 @@ def float_convs(model) -> list[str]:
     outputs = {o.name for o in model.graph.output}
     producers = {out: n for n in model.graph.node for out in n.output}
     keep = []
-    for o in outputs:  # walk back through elementwise ops (the folded gain) to the last conv
+    for o in outputs:  # walk back through elementwise ops (the folded gain, GDN) to the last convs
         n = producers.get(o)
-        while n is not None and n.op_type != "Conv":
-            n = producers.get(n.input[0])
-        if n is not None:
+        for _ in range(depth):
+            while n is not None and n.op_type != "Conv":
+                n = producers.get(n.input[0])
+            if n is None:
+                break
             keep.append(n.name)
+            n = producers.get(n.input[0])
     return keep
 
 
@@ -335,60 +401,129 @@ def z_tables_from_prior(model: ScaleHyperprior, tail_mass: float = Z_TAIL_MASS) 
 
 
 # --- the whole package -------------------------------------------------------------------------------
-def export_package(model: ScaleHyperprior, rate_index: int, out_dir: str | Path, calibration: list[np.ndarray],
-                   name: str, training: dict | None = None, cluster_bands: int | None = None,
-                   overwrite: bool = False) -> Path:
-    """Write the model package of one rate point to ``out_dir`` and return its path (loaded back and
-    verified). ``calibration``: float32 arrays (1, bands, H, W) in [0, 1], H and W multiples of 64."""
-    out = Path(out_dir)
-    if out.exists():
-        if not overwrite:
-            raise FileExistsError(f"{out} exists (use overwrite=True)")
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    model = model.eval()
-    c = model.config
-    mods = export_modules(model, rate_index)
-    export_onnx(mods["g_a"], "g_a", c.bands, out / ONNX_FILES[("g_a", "fp32")])
-    export_onnx(mods["h_a"], "h_a", c.m, out / ONNX_FILES[("h_a", "fp32")])
-    export_onnx(mods["g_s"], "g_s", c.m, out / ONNX_FILES[("g_s", "fp32")])
+SHARED_FILES = (ONNX_FILES[("g_a", "fp32")], ONNX_FILES[("g_a", "int8")], ONNX_FILES[("h_a", "fp32")],
+                ONNX_FILES[("h_a", "int8")], ONNX_FILES[("g_s", "fp32")], ONNX_FILES[("h_s", "int")], HS_PARAMS,
+                Y_TABLES, Z_TABLES)
 
-    with torch.no_grad():
-        ys = [mods["g_a"](torch.from_numpy(x)).numpy() for x in calibration]
-    quantize_int8(out / ONNX_FILES[("g_a", "fp32")], out / ONNX_FILES[("g_a", "int8")], "x", calibration)
-    quantize_int8(out / ONNX_FILES[("h_a", "fp32")], out / ONNX_FILES[("h_a", "int8")], "y", ys)
 
-    scale_table = default_scale_table()
-    hs = integer_hs_from_model(model, rate_index, scale_table)
-    (out / HS_PARAMS).write_bytes(hs.to_npz_bytes())
+def _write_shared_files(model: ScaleHyperprior, out: Path, calibration: list[np.ndarray], rate_index: int,
+                        int8_float_convs: int) -> tuple[dict, IntegerHyperSynthesis]:
+    """Write the rate-independent files of format 2 into ``out``; return the z-table summary and the integer
+    h_s of ``rate_index`` (whose layers are every rate's)."""
     import onnx
 
     from onboard.integer_hs_onnx import build_integer_hs_model
 
-    onnx.save(build_integer_hs_model(hs), str(out / ONNX_FILES[("h_s", "int")]))
+    c = model.config
+    mods = export_modules(model, None)
+    export_onnx(mods["g_a"], "g_a", c.bands, out / ONNX_FILES[("g_a", "fp32")])
+    export_onnx(mods["h_a"], "h_a", c.m, out / ONNX_FILES[("h_a", "fp32")])
+    export_onnx(mods["g_s"], "g_s", c.m, out / ONNX_FILES[("g_s", "fp32")])
+    store_weights_float16(out / ONNX_FILES[("g_s", "fp32")])
+    with torch.no_grad():
+        ys = [mods["g_a"](torch.from_numpy(x)).numpy() for x in calibration]
+    quantize_int8(out / ONNX_FILES[("g_a", "fp32")], out / ONNX_FILES[("g_a", "int8")], "x", calibration,
+                  float_depth=int8_float_convs)
+    quantize_int8(out / ONNX_FILES[("h_a", "fp32")], out / ONNX_FILES[("h_a", "int8")], "y", ys)
+    scale_table = default_scale_table()
+    hs = integer_hs_from_model(model, rate_index, scale_table)
+    (out / HS_PARAMS).write_bytes(hs.to_npz_bytes(thresholds=False))
+    onnx.save(build_integer_hs_model(hs, thresholds_input=True), str(out / ONNX_FILES[("h_s", "int")]))
     (out / Y_TABLES).write_bytes(gaussian_tables(scale_table).to_bytes())
     z_tables, z_info = z_tables_from_prior(model)
     (out / Z_TABLES).write_bytes(z_tables.to_bytes())
+    return z_info, hs
 
-    manifest = {
-        "name": name,
-        "bitstream_version": BITSTREAM_VERSION,
-        "architecture": {"type": "scale_hyperprior", "bands": c.bands, "n": c.n, "n_s": c.synthesis_width,
-                         "m": c.m, "nz": c.nz,
-                         "cluster_bands": cluster_bands, "latent_stride": 16, "hyper_stride": 4,
-                         "g_a": "4x conv5x5/2 with GDN", "h_s": "integer, 3x conv3x3 + depth-to-space"},
-        "rate": {"index": rate_index, "lambda": float(c.lambdas[rate_index]),
-                 "distortion": "lambda * 255^2 * MSE on [0, 1]-normalised bands"},
-        "scale_table": [float(s) for s in scale_table],
-        "z_tables": z_info,
-        "training": training or {},
-    }
-    if getattr(c, "spectral", "none") != "none":
-        manifest["architecture"]["spectral"] = c.spectral
-        manifest["rate"]["distortion"] = "lambda * 255^2 * MSE on spectral KLT components on one [0, 1] scale"
-    write_manifest(out, manifest)
-    load_package(out)  # verify what was written
-    return out
+
+def export_family(model: ScaleHyperprior, rate_indexes: Iterable[int], out_root: str | Path,
+                  calibration: list[np.ndarray], names: Iterable[str], training: dict | None = None,
+                  cluster_bands: int | None = None, overwrite: bool = False, int8_float_convs: int = 1
+                  ) -> list[Path]:
+    """Write one format-2 package per rate point into ``out_root/<name>`` (the shared files into
+    ``out_root/_shared``), load each back verified, and return their paths.
+
+    ``calibration``: float32 arrays (1, bands, H, W) in [0, 1], H and W multiples of 64 (the int8 activation
+    ranges). ``int8_float_convs``: how many of g_a's last main convs stay float in the int8 graph
+    (:func:`float_convs`)."""
+    from onboard.package import RATE_FILE, share_files
+
+    rate_indexes, names = list(rate_indexes), list(names)
+    if len(rate_indexes) != len(names):
+        raise ValueError(f"{len(rate_indexes)} rate indexes for {len(names)} names")
+    out_root = Path(out_root)
+    model = model.eval()
+    c = model.config
+    for name in names:
+        if (out_root / name).exists() and not overwrite:
+            raise FileExistsError(f"{out_root / name} exists (use overwrite=True)")
+    scale_table = default_scale_table()
+    paths = []
+    with tempfile.TemporaryDirectory() as tmp:
+        shared = Path(tmp)
+        z_info, _ = _write_shared_files(model, shared, calibration, rate_indexes[0], int8_float_convs)
+        for r, name in zip(rate_indexes, names):
+            out = out_root / name
+            if out.exists():
+                shutil.rmtree(out)
+            out.mkdir(parents=True)
+            for f in SHARED_FILES:
+                shutil.copyfile(shared / f, out / f)
+            hs = integer_hs_from_model(model, r, scale_table)
+            gain = model.gain(r).detach().view(-1).numpy().astype(np.float32)
+            buf = io.BytesIO()
+            np.savez_compressed(buf, gain=gain, thresholds=hs.thresholds.astype(np.int64))
+            (out / RATE_FILE).write_bytes(buf.getvalue())
+            manifest = {
+                "name": name,
+                "bitstream_version": BITSTREAM_VERSION,
+                "architecture": {"type": "scale_hyperprior", "bands": c.bands, "n": c.n, "n_s": c.synthesis_width,
+                                 "m": c.m, "nz": c.nz,
+                                 "cluster_bands": cluster_bands, "latent_stride": 16, "hyper_stride": 4,
+                                 "g_a": "4x conv5x5/2 with GDN", "h_s": "integer, 3x conv3x3 + depth-to-space",
+                                 "int8_float_convs": int(int8_float_convs)},
+                "rate": {"index": r, "lambda": float(c.lambdas[r]),
+                         "distortion": "lambda * 255^2 * MSE on [0, 1]-normalised bands"},
+                "scale_table": [float(s) for s in scale_table],
+                "z_tables": z_info,
+                "training": training or {},
+            }
+            if getattr(c, "spectral", "none") != "none":
+                manifest["architecture"]["spectral"] = c.spectral
+                manifest["rate"]["distortion"] = ("lambda * 255^2 * MSE on spectral KLT components on one [0, 1] "
+                                                  "scale")
+            write_manifest(out, manifest)
+            share_files(out, list(SHARED_FILES))
+            load_package(out)  # verify what was written
+            paths.append(out)
+    return paths
+
+
+def export_package(model: ScaleHyperprior, rate_index: int, out_dir: str | Path, calibration: list[np.ndarray],
+                   name: str, training: dict | None = None, cluster_bands: int | None = None,
+                   overwrite: bool = False, int8_float_convs: int = 1) -> Path:
+    """Write the model package of one rate point to ``out_dir`` (its shared files into ``_shared`` beside it;
+    see :func:`export_family`) and return its path (loaded back and verified)."""
+    out = Path(out_dir)
+    return export_family(model, [rate_index], out.parent, calibration, [out.name], training=training,
+                         cluster_bands=cluster_bands, overwrite=overwrite, int8_float_convs=int8_float_convs)[0]
+
+
+def prune_shared(root: str | Path) -> list[Path]:
+    """Delete the files of ``root/_shared`` that no package in ``root`` lists; return what was deleted."""
+    from onboard.package import MANIFEST, SHARED_DIR, read_manifest, shared_name
+
+    root = Path(root)
+    store = root / SHARED_DIR
+    if not store.is_dir():
+        return []
+    used = set()
+    for d in root.iterdir():
+        if (d / MANIFEST).is_file():
+            used.update(shared_name(n, h) for n, h in read_manifest(d).get("files", {}).items())
+    gone = [f for f in sorted(store.iterdir()) if f.is_file() and f.name not in used]
+    for f in gone:
+        f.unlink()
+    return gone
 
 
 def calibration_crops(arrays: Iterable[np.ndarray], n: int, size: int, seed: int = 0) -> list[np.ndarray]:

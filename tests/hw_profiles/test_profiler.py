@@ -68,3 +68,14 @@ def test_cli_profile_command(tiny_package, tmp_path, capsys):
     rc = main(["profile", "--package", str(tmp_path / "nope"), "--profile", "host"])
     assert rc == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_profile_a_format2_package_reads_its_shared_store(tmp_path):
+    """A format-2 package keeps g_a/h_a in the family's _shared store: the profiler finds them there."""
+    pytest.importorskip("torch")
+    from tests.conftest import build_tiny_package
+
+    pkg_dir = build_tiny_package(tmp_path / "fam" / "tiny-q0")
+    assert not (pkg_dir / "g_a.int8.onnx").exists()
+    report = profile_package(pkg_dir, "host", tile=(64, 64), runs=2, warmup=1, threads=1)
+    assert [v.variant for v in report.variants] == ["fp32", "int8"] and report.bands == 3

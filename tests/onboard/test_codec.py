@@ -114,20 +114,71 @@ def test_other_package_is_refused(tiny_package, tiny_package_1band):
         ground.decode_image(coded, tiny_package_1band)
 
 
+def _copy_with_store(package, dest: Path) -> Path:
+    """Copy a format-2 package and its ``_shared`` store to ``dest`` (a new folder); return the package copy."""
+    from onboard.package import SHARED_DIR
+
+    shutil.copytree(package.path, dest / package.path.name)
+    shutil.copytree(package.path.parent / SHARED_DIR, dest / SHARED_DIR)
+    return dest / package.path.name
+
+
 def test_tampered_package_is_refused(tiny_package, tmp_path):
-    copy = tmp_path / "pkg"
-    shutil.copytree(tiny_package.path, copy)
-    data = bytearray((copy / "y_tables.bin").read_bytes())
+    from onboard.package import SHARED_DIR, shared_name
+
+    copy = _copy_with_store(tiny_package, tmp_path / "a")
+    load_package(copy)
+    shared = tmp_path / "a" / SHARED_DIR / shared_name("y_tables.bin", tiny_package.manifest["files"]["y_tables.bin"])
+    data = bytearray(shared.read_bytes())
     data[-1] ^= 1
-    (copy / "y_tables.bin").write_bytes(bytes(data))
+    shared.write_bytes(bytes(data))
     with pytest.raises(PackageCorruptError, match="y_tables.bin"):
         load_package(copy)
-    shutil.copytree(tiny_package.path, tmp_path / "pkg2")
-    m = json.loads((tmp_path / "pkg2" / "manifest.json").read_text())
+    copy = _copy_with_store(tiny_package, tmp_path / "b")
+    rate = bytearray((copy / "rate.npz").read_bytes())
+    rate[-30] ^= 1  # the package's own file
+    (copy / "rate.npz").write_bytes(bytes(rate))
+    with pytest.raises(PackageCorruptError, match="rate.npz"):
+        load_package(copy)
+    copy = _copy_with_store(tiny_package, tmp_path / "c")
+    m = json.loads((copy / "manifest.json").read_text())
     m["rate"]["lambda"] = 1.0  # a changed manifest no longer matches its id
-    (tmp_path / "pkg2" / "manifest.json").write_text(json.dumps(m))
+    (copy / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(PackageCorruptError, match="package id"):
-        load_package(tmp_path / "pkg2")
+        load_package(copy)
+
+
+def test_package_without_its_shared_store_says_where_it_looked(tiny_package, tmp_path):
+    shutil.copytree(tiny_package.path, tmp_path / "alone")
+    with pytest.raises(PackageCorruptError, match="g_a.fp32.onnx.*_shared"):
+        load_package(tmp_path / "alone")
+
+
+def test_a_family_shares_its_graphs(tmp_path):
+    """Format 2: the rate points of one model share every graph, table and h_s layer (stored once); each
+    package holds only its manifest and rate.npz, decodes bit-exactly, and the rates differ only there."""
+    pytest.importorskip("torch")
+    from ground.verify import verify_variant
+    from onboard.package import SHARED_DIR
+    from tests.conftest import build_tiny_package
+
+    paths = build_tiny_package(tmp_path / "fam-q0", name="fam", lambdas=(0.01, 0.05), family=True)
+    assert [p.name for p in paths] == ["fam-q0", "fam-q1"]
+    for p in paths:
+        assert sorted(f.name for f in p.iterdir()) == ["manifest.json", "rate.npz"]
+    store = sorted(f.name for f in (tmp_path / SHARED_DIR).iterdir())
+    assert len(store) == 9 and any(n.endswith("-g_a.int8.onnx") for n in store)
+    pkgs = [load_package(p) for p in paths]
+    assert pkgs[0].package_id != pkgs[1].package_id
+    assert not np.array_equal(pkgs[0].gain, pkgs[1].gain)
+    img = np.random.default_rng(5).integers(0, 256, (80, 96, 3), dtype=np.uint8)
+    sizes = []
+    for pkg in pkgs:
+        for variant in ("int8", "fp32"):
+            rep = verify_variant(img, pkg, variant)
+            assert rep.ok, rep
+        sizes.append(len(onboard.encode_image(img, pkg, tile=64).to_bytes()))
+    assert sizes[0] != sizes[1]
 
 
 def test_corrupt_container_is_a_typed_error(tiny_package):
@@ -169,7 +220,8 @@ def test_decode_is_deterministic_across_worker_counts(tiny_package):
 
 
 # --- the integer hyper-synthesis graph equals the reference -----------------------------------------------
-def test_integer_onnx_graph_equals_int64_reference_on_random_networks():
+@pytest.mark.parametrize("thresholds_input", [False, True], ids=["format1-constant", "format2-input"])
+def test_integer_onnx_graph_equals_int64_reference_on_random_networks(thresholds_input):
     import onnxruntime as ort
 
     from onboard.integer_hs import IntegerHyperSynthesis
@@ -179,11 +231,14 @@ def test_integer_onnx_graph_equals_int64_reference_on_random_networks():
     total = 0
     for seed in range(3):
         hs = IntegerHyperSynthesis.random(nz=4, n=6, m=5, seed=seed)
-        sess = ort.InferenceSession(build_integer_hs_model(hs).SerializeToString(),
+        sess = ort.InferenceSession(build_integer_hs_model(hs, thresholds_input).SerializeToString(),
                                     providers=["CPUExecutionProvider"])
         for _ in range(4):
             z = rng.integers(-200, 200, size=(2, 4, 3, 5)).astype(np.int32)  # includes out-of-range values
-            got = sess.run(None, {"z_hat": z})[0]
+            feed = {"z_hat": z}
+            if thresholds_input:
+                feed["thresholds"] = hs.thresholds.astype(np.int64)
+            got = sess.run(None, feed)[0]
             want = hs.indexes(z)
             assert got.dtype == np.int32 and np.array_equal(got, want)
             total += want.size
@@ -194,7 +249,7 @@ def test_package_integer_graph_equals_reference(tiny_package):
     rng = np.random.default_rng(1)
     sess = tiny_package.session("h_s", "int", "cpu", threads=1)
     z = rng.integers(-20, 20, size=(8, tiny_package.hyper_channels, 4, 4)).astype(np.int32)
-    got = sess.run(None, {"z_hat": z})[0]
+    got = sess.run(None, tiny_package.hs_onnx_feed(z))[0]
     want = tiny_package.hyper_synthesis.indexes(z)
     assert np.array_equal(got, want) and want.size >= 8 * 12 * 16 * 16
 
@@ -205,7 +260,7 @@ def test_torch_reference_matches_the_fp32_graph(tiny_package):
 
     mods = torch_reference(tiny_package)
     x = np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32)
-    y_ort = tiny_package.session("g_a", "fp32").run(None, {"x": x})[0]
+    y_ort = tiny_package.session("g_a", "fp32").run(None, {"x": x})[0] * tiny_package.gain.reshape(1, -1, 1, 1)
     with torch.no_grad():
         y_t = mods["g_a"](torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(y_t, y_ort, rtol=1e-4, atol=1e-4)
@@ -235,7 +290,8 @@ def test_asymmetric_package_with_a_wider_ground_decoder(tmp_path):
     y_hat = np.random.default_rng(4).integers(-3, 4, (1, 12, 4, 4)).astype(np.float32)
     with torch.no_grad():
         x_t = g_s(torch.from_numpy(y_hat)).numpy()
-    np.testing.assert_allclose(x_t, pkg.session("g_s", "fp32").run(None, {"y_hat": y_hat})[0], atol=1e-5)
+    y_in = y_hat * pkg.inverse_gain.reshape(1, -1, 1, 1)
+    np.testing.assert_allclose(x_t, pkg.session("g_s", "fp32").run(None, {"y_hat": y_in})[0], atol=1e-5)
 
 
 def test_runtime_encoder_does_not_import_torch(tiny_package):

@@ -78,3 +78,42 @@ def test_klt_crops_favour_strong_components_and_flip_signs(tmp_path):
                                                                       for m in means)
     with pytest.raises(ValueError, match="spectral"):
         CubeCropSampler([(tmp_path / "c.npz", [])], 1, 64, spectral="pca")
+
+
+def test_pseudo_components_look_like_klt_planes():
+    """Pseudo-components of RGB crops: one band, in [0, 1], centred on 0.5; leading-like ones (all-positive
+    weights) span most of the range, the others are weak; both signs occur."""
+    from onboard.models.data import PseudoComponentSampler
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:96, 0:96]
+    img = np.stack([np.sin(yy / 7.0), np.cos(xx / 5.0), np.sin((xx + yy) / 9.0)], axis=-1) * 0.5 + 0.5
+    s = PseudoComponentSampler([img.astype(np.float32)], crop=64)
+    x = s.sample(400, rng)
+    assert x.shape == (400, 1, 64, 64) and x.dtype == np.float32 and x.min() >= 0 and x.max() <= 1
+    ranges = x.reshape(400, -1).max(axis=1) - x.reshape(400, -1).min(axis=1)
+    mids = 0.5 * (x.reshape(400, -1).max(axis=1) + x.reshape(400, -1).min(axis=1))
+    assert np.allclose(mids, 0.5, atol=1e-5)
+    strong, weak = np.mean(ranges >= 0.6 - 1e-6), np.mean(ranges < 0.6)
+    assert 0.4 < strong < 0.6 and 0.4 < weak < 0.6 and ranges.min() >= 0.02 - 1e-6
+    corr = [np.corrcoef(p.ravel(), img[:64, :64].mean(axis=-1).ravel())[0, 1] for p in x[:50, 0]]
+    assert min(corr) < -0.1 and max(corr) > 0.1  # u and 1 - u both drawn (plus rotations)
+    with pytest.raises(ValueError, match="pseudo-components"):
+        PseudoComponentSampler([img[:32, :32]], crop=64)
+
+
+def test_mixed_sampler_draws_each_source_at_its_share():
+    from onboard.models.data import MixedSampler
+
+    class Const:
+        def __init__(self, v):
+            self.v = v
+
+        def sample(self, n, rng):
+            return np.full((n, 1, 4, 4), self.v, np.float32)
+
+    x = MixedSampler(Const(0.0), Const(1.0), 0.25).sample(4000, np.random.default_rng(0))
+    assert x.shape == (4000, 1, 4, 4) and abs(float(x[:, 0, 0, 0].mean()) - 0.25) < 0.02
+    assert set(np.unique(x)) == {0.0, 1.0}
+    with pytest.raises(ValueError, match="share"):
+        MixedSampler(Const(0.0), Const(1.0), 1.5)

@@ -37,6 +37,22 @@ def test_jpeg2000_baselines_meet_their_rate():
     assert mse < np.var(cube.astype(float))  # it does reconstruct the cube
 
 
+def test_16bit_rgb_anchor_uses_the_colour_transform():
+    """16-bit RGB is coded as one JPEG 2000 codestream with the colour transform, within its budget, and beats
+    coding the three bands separately at the same rate (the anchor must be JPEG 2000 at its best)."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:128, 0:128]
+    lum = 20000 + 9000 * np.sin(yy / 9.0) * np.cos(xx / 13.0) + rng.normal(0, 300, (128, 128))
+    img = np.clip(lum[:, :, None] * np.array([1.0, 0.9, 0.8]) + rng.normal(0, 150, (128, 128, 3)), 0,
+                  65535).astype(np.uint16)
+    n, out = jpeg2000_image(img, 1.5)
+    assert out.shape == img.shape and out.dtype == np.uint16 and 8 * n / 128 / 128 <= 1.5
+    n_b, out_b = jpeg2000_bands(img, 1.5 / 3)
+    mse = np.mean((out.astype(float) - img) ** 2)
+    mse_b = np.mean((out_b.astype(float) - img) ** 2)
+    assert 8 * n_b / 128 / 128 <= 1.6 and mse < mse_b
+
+
 def test_verify_command_exit_status_and_report(tiny_package, tiny_clustered_package, tmp_path):
     img = np.random.default_rng(1).integers(0, 255, (70, 90, 3), dtype=np.uint8)
     Image.fromarray(img).save(tmp_path / "a.png")

@@ -156,3 +156,16 @@ def test_spectral_training_on_klt_components(tmp_path):
     assert ck["config"]["spectral"] == "klt" and ck["config"]["cluster_bands"] == 1
     with pytest.raises(ValueError, match="cluster_bands"):
         train(str(d), str(tmp_path / "run2"), steps=1, spectral="klt", **TINY)
+    # the image mix adds pseudo-components of the folder's RGB train images, and is recorded in the command
+    from PIL import Image
+
+    (d / "rgb").mkdir()
+    Image.fromarray(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(d / "rgb" / "a.png")
+    (d / "manifest.json").write_text(json.dumps({"files": [
+        {"file": "hsi/c.npz", "shape": [80, 80, 20], "purpose": "train"},
+        {"file": "rgb/a.png", "shape": [96, 96, 3], "purpose": "train"}]}))
+    train(str(d), str(tmp_path / "run3"), steps=2, cluster_bands=1, spectral="klt", image_mix=0.5, **TINY)
+    cmd = json.loads((tmp_path / "run3" / "train_command.json").read_text())
+    assert "--image-mix 0.5" in cmd["command"] and cmd["images_used"] == 2
+    with pytest.raises(ValueError, match="image_mix"):
+        train(str(d), str(tmp_path / "run4"), steps=1, cluster_bands=1, image_mix=0.5, **TINY)
