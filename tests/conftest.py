@@ -46,7 +46,8 @@ def build_tiny_package(out: Path, bands: int = 3, cluster_bands: int | None = No
         if family:
             rates = list(range(len(lambdas)))
             return export_family(model, rates, Path(out).parent, crops, [f"{name}-q{r}" for r in rates],
-                                 cluster_bands=cluster_bands, training={"note": "untrained tiny test package"})
+                                 cluster_bands=cluster_bands, training={"note": "untrained tiny test package"},
+                                 overwrite=True)
         return export_package(model, 0, out, crops, name=name, cluster_bands=cluster_bands,
                               training={"note": "untrained tiny test package"})
 

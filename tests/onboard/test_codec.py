@@ -5,6 +5,7 @@ import json
 import shutil
 import subprocess
 import sys
+import warnings
 from datetime import datetime, timezone
 
 import numpy as np
@@ -179,6 +180,17 @@ def test_a_family_shares_its_graphs(tmp_path):
             assert rep.ok, rep
         sizes.append(len(onboard.encode_image(img, pkg, tile=64).to_bytes()))
     assert sizes[0] != sizes[1]
+    # a re-export of the family leaves the old graphs unreferenced: prune_shared removes exactly those
+    from onboard.models.export import prune_shared
+
+    build_tiny_package(tmp_path / "fam-q0", name="fam", lambdas=(0.01, 0.05), family=True, seed=7)
+    after = {f.name for f in (tmp_path / SHARED_DIR).iterdir()}
+    gone = {f.name for f in prune_shared(tmp_path)}
+    assert gone and gone <= set(store) and not gone & {f.name for f in (tmp_path / SHARED_DIR).iterdir()}
+    assert "y_tables.bin" not in " ".join(gone)  # the Gaussian tables are the same bytes: still shared
+    assert len(after - gone) == 9
+    for p in paths:
+        load_package(p)
 
 
 def test_corrupt_container_is_a_typed_error(tiny_package):
@@ -305,3 +317,35 @@ def test_runtime_encoder_does_not_import_torch(tiny_package):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_float16_weight_storage_keeps_the_graph_in_float32(tmp_path):
+    """store_weights_float16 halves the large weights of a ground-side graph: they become float16 initializers
+    behind Casts, the graph still takes and gives float32, and its output moves by no more than the weights'
+    float16 rounding allows; small tensors (biases) stay float32."""
+    torch = pytest.importorskip("torch")
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto
+
+    from onboard.models.export import store_weights_float16
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.ConvTranspose2d(32, 64, 5, stride=2, padding=2, output_padding=1),
+                              torch.nn.ReLU(), torch.nn.Conv2d(64, 3, 3, padding=1)).eval()
+    path = tmp_path / "g.onnx"
+    with warnings.catch_warnings():  # the exporter the package export uses (dynamo=False) warns it is legacy
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.zeros(1, 32, 4, 4),), str(path), dynamo=False, input_names=["y_hat"],
+                          output_names=["x_hat"], dynamic_axes={"y_hat": {2: "H", 3: "W"}}, opset_version=17)
+    x = np.random.default_rng(0).normal(size=(1, 32, 6, 7)).astype(np.float32)
+    before = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"y_hat": x})[0]
+    size0 = path.stat().st_size
+    assert store_weights_float16(path) == 1  # the 32x64x5x5 weight; the 64x3x3x3 one and the biases are small
+    model = onnx.load(str(path))
+    types = {i.name: i.data_type for i in model.graph.initializer}
+    assert sorted(types.values()).count(TensorProto.FLOAT16) == 1
+    assert any(n.op_type == "Cast" for n in model.graph.node) and path.stat().st_size < 0.6 * size0
+    after = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"y_hat": x})[0]
+    assert after.dtype == np.float32 and after.shape == before.shape
+    assert 0 < np.max(np.abs(after - before)) < 1e-3 * np.max(np.abs(before))
