@@ -179,6 +179,10 @@ def plot(summary: dict, out: Path, rate_unit: str, title: str) -> Path:
         if has_ms and "ms_ssim" in v:
             axes[1].plot(v["rate"], -10 * np.log10(np.maximum(1 - np.array(v["ms_ssim"]), 1e-12)), style, label=m,
                          ms=4)
+    rates = [r for v in avg.values() for r in v["rate"] if r > 0]
+    if rates and max(rates) / min(rates) > 20:  # e.g. cubes: learned at 0.01 bpppb, band-by-band at 1
+        for ax in axes:
+            ax.set_xscale("log")
     axes[0].set_xlabel(rate_unit)
     axes[0].set_ylabel("PSNR (dB)")
     axes[0].grid(alpha=0.3)
