@@ -6,6 +6,8 @@ from typing import Any
 
 _LAZY_ATTRS = {
     "decode_image": ("ground.decoder", "decode_image"),
+    "decode_scene": ("ground.decoder", "decode_scene"),
+    "DecodedScene": ("ground.decoder", "DecodedScene"),
     "recover": ("ground.recovery", "recover"),
     "Recovery": ("ground.recovery", "Recovery"),
 }

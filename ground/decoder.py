@@ -12,7 +12,8 @@ Chunks are independent. Per scene:
 6. crop padding, stitch, denormalise per band into the original shape and dtype.
 
 Missing and corrupted chunks cost only their own pixels: :func:`decode_scene` returns the status of every
-chunk, and :func:`decode_image` conceals lost chunks (see :mod:`ground.concealment`) with a warning.
+chunk, and :func:`decode_image` conceals lost chunks (see :mod:`ground.concealment`) with a warning. Container
+bytes are salvaged record by record: a chunk record that fails its CRC32 costs that chunk.
 
 Example:
     >>> import ground, onboard
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from onboard.container import CodedScene
+from onboard.container import CodedScene, ContainerDamage
 from onboard.encoder import ChunkLatents, band_groups, denormalise, split_payload, tile_slots
 from onboard.errors import CorruptStreamError, PackageMismatchError
 
@@ -47,7 +48,9 @@ class DecodedScene:
 
     ``image``: the scene in its original shape and dtype (lost chunks zero unless concealed);
     ``chunk_status``: uint8 per chunk (``STATUS_CODES``); ``pixel_valid``: bool (H, W, C), False where the
-    pixels came from no received chunk; ``errors``: chunk index -> reason; ``timings_s``: stage -> seconds.
+    pixels came from no received chunk; ``errors``: chunk index -> reason; ``timings_s``: stage -> seconds;
+    ``container_damage``: the stretches of a container given as bytes that failed their CRC and were skipped
+    (:meth:`~onboard.container.CodedScene.salvage`; those whose chunk is known are also in ``errors``).
     """
 
     image: np.ndarray
@@ -55,6 +58,7 @@ class DecodedScene:
     pixel_valid: np.ndarray
     errors: dict[int, str] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
+    container_damage: list[ContainerDamage] = field(default_factory=list)
 
     @property
     def lost_chunks(self) -> list[int]:
@@ -72,11 +76,13 @@ def check_package(header, package) -> None:
                                    f"package {package.name} has {package.cluster_bands}")
 
 
-def _as_scene(coded) -> CodedScene:
+def _as_scene(coded) -> tuple[CodedScene, list[ContainerDamage]]:
+    """A :class:`CodedScene` as it is, or container bytes salvaged record by record (a damaged chunk record
+    costs that chunk; a damaged scene header raises :class:`CorruptStreamError`)."""
     if isinstance(coded, CodedScene):
-        return coded
+        return coded, []
     if isinstance(coded, (bytes, bytearray, memoryview)):
-        return CodedScene.from_bytes(bytes(coded))
+        return CodedScene.salvage(bytes(coded))
     raise TypeError(f"coded must be a CodedScene or bytes, got {type(coded).__name__}")
 
 
@@ -262,13 +268,16 @@ def decode_scene(coded, package, *, target: str = "cpu", workers: int | None = N
     """
     from onboard.zoo import resolve
 
-    scene = _as_scene(coded)
+    scene, damage = _as_scene(coded)
     package = resolve(package)
     check_package(scene.header, package)
     timings: dict[str, float] = {}
-    errors: dict[int, str] = {}
+    errors: dict[int, str] = {d.chunk: f"container record at octet {d.offset}: {d.reason}"
+                              for d in damage if d.chunk is not None}
     tiles = decode_tiles(scene, package, target=target, workers=workers, timings=timings, errors=errors)
-    return assemble(scene.header, package, tiles, errors, conceal=conceal, timings=timings)
+    res = assemble(scene.header, package, tiles, errors, conceal=conceal, timings=timings)
+    res.container_damage = damage
+    return res
 
 
 def _real_bands(bands: np.ndarray, g: int, n_bands: int, package) -> int:
@@ -281,9 +290,10 @@ def _real_bands(bands: np.ndarray, g: int, n_bands: int, package) -> int:
 def decode_image(coded, package, *, target: str = "cpu", workers: int | None = None) -> np.ndarray:
     """Decode a coded scene (:class:`CodedScene` or its bytes) to an array of the original shape and dtype.
 
-    A package other than the one the scene names raises :class:`PackageMismatchError`; a malformed container
-    raises :class:`CorruptStreamError`. Lost or corrupted chunks are concealed from their neighbours and a
-    ``RuntimeWarning`` names them; :func:`decode_scene` gives the per-chunk status instead.
+    A package other than the one the scene names raises :class:`PackageMismatchError`; a container whose
+    scene header is damaged raises :class:`CorruptStreamError`. Lost chunks, chunk records that fail their
+    CRC32 and chunks that fail to decode are concealed from their neighbours and a ``RuntimeWarning`` names
+    them; :func:`decode_scene` gives the per-chunk status instead.
     """
     res = decode_scene(coded, package, target=target, workers=workers)
     lost = res.lost_chunks

@@ -374,6 +374,42 @@ class CodedScene:
             chunks.append(chunk)
         return cls(header, chunks)
 
+    @classmethod
+    def salvage(cls, data: bytes) -> tuple["CodedScene", list["ContainerDamage"]]:
+        """Parse a container that may be damaged, keeping every chunk record whose CRC32 checks.
+
+        The header must be intact (it is the scene's metadata; packets repeat it so a link never loses it):
+        a damaged header raises :class:`CorruptStreamError`. A damaged chunk record is skipped: the parser
+        scans forward to the next octet where a whole record with a valid CRC32 starts (its own length field
+        may be the damaged part). A damaged record thus costs its own chunk and nothing else. Returns the scene of the good records and one
+        :class:`ContainerDamage` per skipped stretch (empty for an intact container, which parses exactly as
+        :meth:`from_bytes`).
+
+        Example:
+            >>> h = SceneHeader(scene_id=1, height=4, width=8, bands=1, dtype="uint8", bit_depth=8,
+            ...                 tile_h=4, tile_w=4, cluster_bands=0, n_chunks=2, package_id=bytes(32))
+            >>> data = bytearray(CodedScene(h, [Chunk(0, b"abcd"), Chunk(1, b"efgh")]).to_bytes())
+            >>> data[HEADER_FIXED_SIZE + 7] ^= 0x01          # a bit of chunk 0's payload
+            >>> scene, damage = CodedScene.salvage(bytes(data))
+            >>> [c.index for c in scene.chunks], [d.chunk for d in damage]
+            ([1], [0])
+        """
+        data = bytes(data)
+        header, off = SceneHeader.unpack(data)
+        chunks: list[Chunk] = []
+        damage: list[ContainerDamage] = []
+        while off < len(data):
+            try:
+                chunk, off = _checked_record(data, off, header.n_chunks)
+            except CorruptStreamError as exc:
+                damage.append(ContainerDamage(off, _legible_index(data, off, header.n_chunks), str(exc)))
+                off = _next_record(data, off, header.n_chunks)
+                continue
+            chunks.append(chunk)
+        received = {c.index for c in chunks}
+        damage = [d if d.chunk not in received else ContainerDamage(d.offset, None, d.reason) for d in damage]
+        return cls(header, chunks), damage
+
     @property
     def chunk_map(self) -> dict[int, Chunk]:
         return {c.index: c for c in self.chunks}
@@ -399,6 +435,50 @@ class CodedScene:
         """Coded bits per pixel per band over the whole container, headers included."""
         h = self.header
         return 8.0 * self.nbytes / (h.height * h.width * h.bands)
+
+
+@dataclass(frozen=True)
+class ContainerDamage:
+    """A stretch of a container that :meth:`CodedScene.salvage` skipped.
+
+    ``offset``: octet where the damaged record starts; ``chunk``: the chunk index its index field names when
+    that is legible, in range and no intact record of that chunk was found (else None: the loss then shows
+    only as a missing chunk); ``reason``: what failed."""
+
+    offset: int
+    chunk: int | None
+    reason: str
+
+
+def _checked_record(data: bytes, offset: int, n_chunks: int) -> tuple[Chunk, int]:
+    chunk, end = Chunk.unpack(data, offset)
+    if chunk.index >= n_chunks:
+        raise CorruptStreamError(f"chunk index {chunk.index} >= n_chunks {n_chunks}")
+    return chunk, end
+
+
+def _legible_index(data: bytes, offset: int, n_chunks: int) -> int | None:
+    try:
+        index, _ = read_uvarint(data, offset)
+    except CorruptStreamError:
+        return None
+    return index if index < n_chunks else None
+
+
+def _next_record(data: bytes, offset: int, n_chunks: int) -> int:
+    """Where parsing resumes after a damaged record at ``offset``: the first later octet where a whole record
+    with a valid CRC32 and an index below ``n_chunks`` starts, else the end of the data.
+
+    The damaged record's own length field is not trusted: a damaged length can point at a later record
+    boundary and would silently skip good records. A false start inside damaged octets needs a random CRC32
+    to match (odds 2**-32 per candidate octet); the scan costs about one CRC over the damaged record."""
+    for pos in range(offset + 1, len(data)):
+        try:
+            _checked_record(data, pos, n_chunks)
+        except CorruptStreamError:
+            continue
+        return pos
+    return len(data)
 
 
 def band_ranges_of(image: np.ndarray) -> tuple[tuple[int, int], ...]:

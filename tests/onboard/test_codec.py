@@ -193,11 +193,34 @@ def test_a_family_shares_its_graphs(tmp_path):
         load_package(p)
 
 
-def test_corrupt_container_is_a_typed_error(tiny_package):
+def test_corrupt_container_header_is_a_typed_error(tiny_package):
     data = bytearray(onboard.encode_image(smooth_image(64, 128, 3), tiny_package, tile=64).to_bytes())
-    data[80] ^= 0xFF  # inside the first chunk
-    with pytest.raises(onboard.errors.CorruptStreamError):
+    data[20] ^= 0xFF  # inside the scene header
+    with pytest.raises(onboard.errors.CorruptStreamError, match="header"):
         ground.decode_image(bytes(data), tiny_package)
+
+
+def test_a_damaged_chunk_record_in_container_bytes_costs_only_that_chunk(tiny_package):
+    img = smooth_image(128, 192, 3)
+    coded = onboard.encode_image(img, tiny_package, tile=64)
+    clean = decode_scene(coded, tiny_package, conceal=False)
+    victim = 4
+    data = bytearray(coded.to_bytes())
+    start = len(coded.header.pack()) + sum(len(c.pack()) for c in coded.chunks[:victim])
+    data[start + 10] ^= 0xFF  # a payload octet of chunk 4: its CRC32 fails
+    data[start + 1] ^= 0x01  # and its length field
+    res = decode_scene(bytes(data), tiny_package, conceal=False)
+    assert res.lost_chunks == [victim] and res.chunk_status[victim] == STATUS_CORRUPTED
+    assert "CRC32" in res.errors[victim] and len(res.container_damage) == 1
+    for cid in range(coded.header.n_chunks):
+        r, c = divmod(cid, coded.header.n_tile_cols)
+        sl = np.s_[r * 64:(r + 1) * 64, c * 64:(c + 1) * 64]
+        assert res.pixel_valid[sl].all() == (cid != victim)
+        if cid != victim:
+            assert np.array_equal(res.image[sl], clean.image[sl]), cid
+    with pytest.warns(RuntimeWarning, match=r"concealed: \[4\]"):
+        out = ground.decode_image(bytes(data), tiny_package)
+    assert out.shape == img.shape and out.dtype == img.dtype
 
 
 # --- losses cost only their chunks ---------------------------------------------------------------------------

@@ -124,3 +124,68 @@ def test_unknown_header_flags_are_refused():
     data[70:72] = binascii.crc_hqx(bytes(data[:70]), 0xFFFF).to_bytes(2, "big")
     with pytest.raises(CorruptStreamError, match="flags"):
         CodedScene.from_bytes(bytes(data))
+
+
+# --- salvage: a damaged chunk record costs that chunk ---------------------------------------------------------
+def _scene_of(payloads):
+    h = SceneHeader(scene_id=3, height=64, width=64 * len(payloads), bands=1, dtype="uint8", bit_depth=8,
+                    tile_h=64, tile_w=64, cluster_bands=0, n_chunks=len(payloads), package_id=bytes(32),
+                    band_ranges=((0, 255),))
+    return CodedScene(h, [Chunk(i, p) for i, p in enumerate(payloads)])
+
+
+@given(st.lists(st.binary(max_size=300), min_size=1, max_size=6))
+@settings(max_examples=50, deadline=None)
+def test_salvage_of_an_intact_container_is_from_bytes(payloads):
+    s = _scene_of(payloads)
+    assert CodedScene.salvage(s.to_bytes()) == (s, [])
+
+
+@given(st.lists(st.binary(min_size=1, max_size=300), min_size=2, max_size=6), st.data())
+@settings(max_examples=200, deadline=None)
+def test_salvage_loses_only_the_damaged_record(payloads, data):
+    """Overwrite any stretch inside one chunk record (index, length, CRC or payload octets) with anything:
+    every other chunk comes back intact and nothing that was not sent is invented."""
+    s = _scene_of(payloads)
+    raw = bytearray(s.to_bytes())
+    victim = data.draw(st.integers(0, len(payloads) - 1))
+    start = len(s.header.pack()) + sum(len(c.pack()) for c in s.chunks[:victim])
+    size = len(s.chunks[victim].pack())
+    a = data.draw(st.integers(start, start + size - 1))
+    b = data.draw(st.integers(a + 1, start + size))
+    junk = data.draw(st.binary(min_size=b - a, max_size=b - a))
+    raw[a:b] = junk
+    scene, damage = CodedScene.salvage(bytes(raw))
+    kept = {c.index: c.payload for c in scene.chunks}
+    for i, p in enumerate(payloads):
+        if i != victim:
+            assert kept[i] == p
+    if bytes(raw) != s.to_bytes():
+        assert victim not in kept or kept[victim] == payloads[victim]
+        assert len(damage) == (victim not in kept)
+        assert all(d.chunk in (victim, None) for d in damage)
+
+
+def test_salvage_names_the_damaged_chunk_and_still_refuses_a_damaged_header():
+    s = _scene_of([b"abc", bytes(50), b"xyz"])
+    raw = bytearray(s.to_bytes())
+    second = len(s.header.pack()) + len(s.chunks[0].pack())
+    raw[second + 20] ^= 0x10  # a payload octet of chunk 1
+    scene, damage = CodedScene.salvage(bytes(raw))
+    assert [c.index for c in scene.chunks] == [0, 2] and scene.missing_chunks == [1]
+    assert len(damage) == 1 and damage[0].chunk == 1 and damage[0].offset == second
+    assert "CRC32" in damage[0].reason
+    with pytest.raises(CorruptStreamError):  # strict parsing is unchanged
+        CodedScene.from_bytes(bytes(raw))
+    raw[10] ^= 0x01  # the scene header
+    with pytest.raises(CorruptStreamError, match="header"):
+        CodedScene.salvage(bytes(raw))
+
+
+@given(st.binary(max_size=400))
+@settings(max_examples=200, deadline=None)
+def test_salvage_of_random_bytes_gives_only_typed_errors(data):
+    try:
+        CodedScene.salvage(data)
+    except CorruptStreamError:
+        pass
