@@ -421,3 +421,19 @@ def share_files(path: Path, names: list[str]) -> list[Path]:
             src.replace(dst)
         out.append(dst)
     return out
+
+
+def prune_shared(root: str | Path) -> list[Path]:
+    """Delete the files of ``root/_shared`` that no package in ``root`` lists; return what was deleted."""
+    root = Path(root)
+    store = root / SHARED_DIR
+    if not store.is_dir():
+        return []
+    used = set()
+    for d in root.iterdir():
+        if (d / MANIFEST).is_file():
+            used.update(shared_name(n, h) for n, h in read_manifest(d).get("files", {}).items())
+    gone = [f for f in sorted(store.iterdir()) if f.is_file() and f.name not in used]
+    for f in gone:
+        f.unlink()
+    return gone

@@ -14,6 +14,18 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def tiny_images(bands: int, seed: int) -> list[np.ndarray]:
+    """Two smooth random 128 x 128 images (a gradient plus noise, like real data in range and texture): what
+    the tiny packages are calibrated on (``calibration_crops(tiny_images(bands, seed), 4, 64, seed=seed)``)."""
+    rng = np.random.default_rng(seed)
+    imgs = []
+    for _ in range(2):
+        yy, xx = np.mgrid[0:128, 0:128]
+        base = (yy + xx)[:, :, None] * (1 + np.arange(bands))[None, None, :] % 256
+        imgs.append(np.clip(base + rng.normal(0, 8, (128, 128, bands)), 0, 255).astype(np.uint8))
+    return imgs
+
+
 def build_tiny_package(out: Path, bands: int = 3, cluster_bands: int | None = None, seed: int = 0,
                        name: str = "tiny-q0", n_s: int | None = None, spectral: str = "none",
                        lambdas: tuple[float, ...] = (0.01,), family: bool = False):
@@ -29,13 +41,7 @@ def build_tiny_package(out: Path, bands: int = 3, cluster_bands: int | None = No
                                               spectral=spectral))
     with torch.no_grad():  # a large gain: untrained latents then carry real information (bytes, not zeros)
         model.log_gain.add_(3.0)
-    rng = np.random.default_rng(seed)
-    imgs = []
-    for _ in range(2):  # smooth random images: a gradient plus noise, like real data in range and texture
-        yy, xx = np.mgrid[0:128, 0:128]
-        base = (yy + xx)[:, :, None] * (1 + np.arange(bands))[None, None, :] % 256
-        imgs.append(np.clip(base + rng.normal(0, 8, (128, 128, bands)), 0, 255).astype(np.uint8))
-    crops = calibration_crops(imgs, 4, 64, seed=seed)
+    crops = calibration_crops(tiny_images(bands, seed), 4, 64, seed=seed)
     model.h_s.set_mode(quantize=False, calibrate=True)
     with torch.no_grad():
         for x in crops:

@@ -40,30 +40,42 @@ def calibrate_hyper_synthesis(model, crops: list[np.ndarray]) -> None:
     model.h_s.set_mode(quantize=False, calibrate=False)
 
 
+def calibration_set(data: str | Path, bands: int, cluster_bands: int | None, spectral: str = "none",
+                    n_calib: int = 32, calib_size: int = 256, seed: int = 0) -> list[np.ndarray]:
+    """The int8 calibration crops export uses: ``n_calib`` float32 arrays (1, bands, S, S) in [0, 1].
+
+    Image models: ``calib_size`` crops of images drawn from the files of ``data`` with ``bands`` bands;
+    clustered models: crops of ``cluster_bands`` bands (or KLT components when ``spectral="klt"``) of at most
+    128 pixels from the cubes of ``data`` (:class:`onboard.models.data.CubeCropSampler`). Seeded: the same
+    arguments give the same crops, so an export or a requantization can be repeated exactly."""
+    from onboard.models.data import collect_files, load_array
+    from onboard.models.int8 import calibration_crops
+
+    rng = np.random.default_rng(seed)
+    if cluster_bands:
+        from onboard.models.data import CubeCropSampler, cube_files
+
+        sampler = CubeCropSampler(cube_files(data), cluster_bands, min(calib_size, 128), spectral=spectral)
+        return [sampler.sample(1, rng) for _ in range(n_calib)]
+    files = collect_files(data, bands=bands)
+    pick = [files[i] for i in rng.permutation(len(files))[: 4 * n_calib]]
+    arrays = [a for a in (load_array(f) for f in pick) if min(a.shape[:2]) >= calib_size]
+    return calibration_crops(arrays, n_calib, calib_size, seed=seed)
+
+
 def export_all(checkpoint: str, data: str, out: str, prefix: str, rates: list[int] | None = None,
                n_calib: int = 32, calib_size: int = 256, seed: int = 0, bands: int | None = None,
                cluster_bands: int | None = None, int8_float_convs: int = 1) -> list[Path]:
     """Export the rate points ``rates`` (default: all) of ``checkpoint`` as packages ``<prefix>-q<r>`` in
     ``out`` (format 2: one ``_shared`` store for the family, see :func:`onboard.models.export.export_family`),
     and drop shared files no package of ``out`` lists any more."""
-    from onboard.models.data import collect_files, load_array
-    from onboard.models.export import calibration_crops, export_family, prune_shared
+    from onboard.models.export import export_family, prune_shared
 
     model, step = load_model(checkpoint)
     c = model.config
     cluster_bands = cluster_bands or c.cluster_bands
-    rng = np.random.default_rng(seed)
-    if cluster_bands:
-        from onboard.models.data import CubeCropSampler, cube_files
-
-        sampler = CubeCropSampler(cube_files(data), cluster_bands, min(calib_size, 128),
-                                  spectral=getattr(c, "spectral", "none"))
-        crops = [sampler.sample(1, rng) for _ in range(n_calib)]
-    else:
-        files = collect_files(data, bands=bands or c.bands)
-        pick = [files[i] for i in rng.permutation(len(files))[: 4 * n_calib]]
-        arrays = [a for a in (load_array(f) for f in pick) if min(a.shape[:2]) >= calib_size]
-        crops = calibration_crops(arrays, n_calib, calib_size, seed=seed)
+    crops = calibration_set(data, bands or c.bands, cluster_bands, getattr(c, "spectral", "none"), n_calib,
+                            calib_size, seed)
     qat = model.qat_done
     if not qat:
         calibrate_hyper_synthesis(model, crops)
