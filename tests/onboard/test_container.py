@@ -189,3 +189,10 @@ def test_salvage_of_random_bytes_gives_only_typed_errors(data):
         CodedScene.salvage(data)
     except CorruptStreamError:
         pass
+
+
+def test_salvage_keeps_every_chunk_when_junk_follows_the_last_record():
+    s = _scene_of([b"abc", bytes(50), b"xyz"])
+    scene, damage = CodedScene.salvage(s.to_bytes() + bytes(40))  # e.g. a file padded to a block size
+    assert scene == s
+    assert len(damage) == 1 and damage[0].chunk is None and damage[0].offset == len(s.to_bytes())
