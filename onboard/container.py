@@ -368,9 +368,7 @@ class CodedScene:
         header, off = SceneHeader.unpack(data)
         chunks = []
         while off < len(data):
-            chunk, off = Chunk.unpack(data, off)
-            if chunk.index >= header.n_chunks:
-                raise CorruptStreamError(f"chunk index {chunk.index} >= n_chunks {header.n_chunks}")
+            chunk, off = _checked_record(data, off, header.n_chunks)
             chunks.append(chunk)
         return cls(header, chunks)
 
@@ -381,9 +379,9 @@ class CodedScene:
         The header must be intact (it is the scene's metadata; packets repeat it so a link never loses it):
         a damaged header raises :class:`CorruptStreamError`. A damaged chunk record is skipped: the parser
         scans forward to the next octet where a whole record with a valid CRC32 starts (its own length field
-        may be the damaged part). A damaged record thus costs its own chunk and nothing else. Returns the scene of the good records and one
-        :class:`ContainerDamage` per skipped stretch (empty for an intact container, which parses exactly as
-        :meth:`from_bytes`).
+        may be the damaged part). A damaged record thus costs its own chunk and nothing else. Returns the
+        scene of the good records and one :class:`ContainerDamage` per skipped stretch (empty for an intact
+        container, which parses exactly as :meth:`from_bytes`).
 
         Example:
             >>> h = SceneHeader(scene_id=1, height=4, width=8, bands=1, dtype="uint8", bit_depth=8,

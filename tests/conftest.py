@@ -33,7 +33,8 @@ def build_tiny_package(out: Path, bands: int = 3, cluster_bands: int | None = No
     ``family=True`` every rate point of ``lambdas`` is exported as ``<name>-q<r>`` beside ``out`` and the list
     of paths is returned."""
     torch = pytest.importorskip("torch")
-    from onboard.models.export import calibration_crops, export_family, export_package
+    from onboard.models.export import export_family, export_package
+    from onboard.models.int8 import calibration_crops
     from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior
 
     torch.manual_seed(seed)

@@ -69,7 +69,8 @@ def export_all(checkpoint: str, data: str, out: str, prefix: str, rates: list[in
     """Export the rate points ``rates`` (default: all) of ``checkpoint`` as packages ``<prefix>-q<r>`` in
     ``out`` (format 2: one ``_shared`` store for the family, see :func:`onboard.models.export.export_family`),
     and drop shared files no package of ``out`` lists any more."""
-    from onboard.models.export import export_family, prune_shared
+    from onboard.models.export import export_family
+    from onboard.package import prune_shared
 
     model, step = load_model(checkpoint)
     c = model.config

@@ -45,15 +45,14 @@ H_A_FP32, H_A_INT8 = ONNX_FILES[("h_a", "fp32")], ONNX_FILES[("h_a", "int8")]
 
 def _quantize_pair(package: ModelPackage, calibration: list[np.ndarray], float_depth: int, out: Path,
                    keep_h_a: bool) -> None:
-    """int8 g_a (calibrated on ``calibration``) and int8 h_a (calibrated on the fp32 g_a's latents of the same
-    crops, un-gained as h_a sees them; or the package's own with ``keep_h_a``) of ``package`` into ``out``."""
+    """int8 g_a (calibrated on ``calibration``) and, unless ``keep_h_a``, int8 h_a (calibrated on the fp32
+    g_a's latents of the same crops, un-gained as h_a sees them) of ``package`` into ``out``."""
     import onnxruntime as ort
 
     from onboard.models.int8 import quantize_int8
 
     quantize_int8(package.file_path(G_A_FP32), out / G_A_INT8, "x", calibration, float_depth=float_depth)
     if keep_h_a:
-        shutil.copyfile(package.file_path(H_A_INT8), out / H_A_INT8)
         return
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
@@ -102,7 +101,8 @@ def requantize_family(packages: list, out_root: str | Path, calibration: list[np
             stage = tmp / pkg.name
             stage.mkdir()
             for name in files:
-                src = quantized[key] / name if name in (G_A_INT8, H_A_INT8) else pkg.file_path(name)
+                rebuilt = name == G_A_INT8 or (name == H_A_INT8 and not keep_h_a)
+                src = quantized[key] / name if rebuilt else pkg.file_path(name)
                 shutil.copyfile(src, stage / name)
             manifest = copy.deepcopy(pkg.manifest)
             manifest["architecture"]["int8_float_convs"] = int(int8_float_convs)

@@ -36,8 +36,7 @@ from onboard.container import BITSTREAM_VERSION
 from onboard.entropy import CdfTables, default_scale_table, gaussian_tables, tables_from_pmfs
 from onboard.integer_hs import IntegerHyperSynthesis, IntLayer, ZHAT_MAX, ZHAT_MIN
 from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior
-from onboard.models.int8 import calibration_crops, float_convs, quantize_int8  # noqa: F401  (re-exported)
-from onboard.package import prune_shared  # noqa: F401  (re-exported)
+from onboard.models.int8 import quantize_int8
 from onboard.models.layers import GDN, FakeQuantConv
 from onboard.package import (
     HS_PARAMS, ONNX_FILES, Y_TABLES, Z_TABLES, load_package, write_manifest,
@@ -367,7 +366,7 @@ def export_family(model: ScaleHyperprior, rate_indexes: Iterable[int], out_root:
 
     ``calibration``: float32 arrays (1, bands, H, W) in [0, 1], H and W multiples of 64 (the int8 activation
     ranges). ``int8_float_convs``: how many of g_a's last main convs stay float in the int8 graph
-    (:func:`float_convs`)."""
+    (:func:`onboard.models.int8.float_convs`)."""
     from onboard.package import RATE_FILE, share_files
 
     rate_indexes, names = list(rate_indexes), list(names)

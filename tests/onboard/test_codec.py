@@ -181,7 +181,7 @@ def test_a_family_shares_its_graphs(tmp_path):
         sizes.append(len(onboard.encode_image(img, pkg, tile=64).to_bytes()))
     assert sizes[0] != sizes[1]
     # a re-export of the family leaves the old graphs unreferenced: prune_shared removes exactly those
-    from onboard.models.export import prune_shared
+    from onboard.package import prune_shared
 
     build_tiny_package(tmp_path / "fam-q0", name="fam", lambdas=(0.01, 0.05), family=True, seed=7)
     after = {f.name for f in (tmp_path / SHARED_DIR).iterdir()}
