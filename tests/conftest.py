@@ -28,7 +28,7 @@ def tiny_images(bands: int, seed: int) -> list[np.ndarray]:
 
 def build_tiny_package(out: Path, bands: int = 3, cluster_bands: int | None = None, seed: int = 0,
                        name: str = "tiny-q0", n_s: int | None = None, spectral: str = "none",
-                       lambdas: tuple[float, ...] = (0.01,), family: bool = False):
+                       lambdas: tuple[float, ...] = (0.01,), family: bool = False, n_a: int | None = None):
     """Export a tiny untrained model to ``out`` (its shared files to ``out.parent/_shared``). With
     ``family=True`` every rate point of ``lambdas`` is exported as ``<name>-q<r>`` beside ``out`` and the list
     of paths is returned."""
@@ -39,7 +39,7 @@ def build_tiny_package(out: Path, bands: int = 3, cluster_bands: int | None = No
 
     torch.manual_seed(seed)
     model = ScaleHyperprior(HyperpriorConfig(bands=bands, n=8, m=12, nz=8, lambdas=tuple(lambdas), n_s=n_s,
-                                              spectral=spectral))
+                                              spectral=spectral, n_a=n_a))
     with torch.no_grad():  # a large gain: untrained latents then carry real information (bytes, not zeros)
         model.log_gain.add_(3.0)
     crops = calibration_crops(tiny_images(bands, seed), 4, 64, seed=seed)

@@ -12,6 +12,11 @@ For a checkpoint and a set of crops it reports, in the normalised [0, 1] domain 
 When the quantised PSNR of the top rate point is close to the ceiling, spending more rate (a larger lambda)
 cannot help: the transform is the limit (more latent channels ``--m``, more training).
 
+``--pca-block S --pca-keep D...`` (no checkpoint needed) gives the *linear* ceiling of a latent that keeps D
+values per S x S block (all bands): the PSNR of the best rank-D projection of the blocks (block PCA). A
+hyperprior keeps ``M`` values per 16 x 16 block and ``N_a`` per 8 x 8 block inside ``g_a``; a model whose
+transform ceiling sits near the block-PCA figure of its own widths is held by its dimensions, not its training.
+
 Example::
 
     python -m tools.model_ceiling --checkpoint checkpoints/hsi_b8_v1/weights.pt --data ../shared/data
@@ -80,9 +85,30 @@ def ceiling_report(model, x: np.ndarray) -> CeilingReport:
     return CeilingReport(ceiling, texture, tuple(psnrs), tuple(rates), tuple(nonzero))
 
 
+def block_pca_psnr(crops: np.ndarray, block: int, keep: list[int]) -> dict[int, float]:
+    """PSNR (dB, peak 1) of the best rank-``k`` linear reconstruction of every non-overlapping ``block`` x
+    ``block`` x bands block of ``crops`` (float (N, bands, H, W) in [0, 1]) for each ``k`` in ``keep``.
+
+    >>> x = np.random.default_rng(0).random((2, 1, 16, 16))
+    >>> sorted(block_pca_psnr(x, 4, [4, 16]).items())[1][1] > 100     # keeping every dimension is lossless
+    True
+    """
+    n, c, h, w = crops.shape
+    hb, wb = h // block, w // block
+    x = crops[:, :, :hb * block, :wb * block].reshape(n, c, hb, block, wb, block)
+    x = x.transpose(0, 2, 4, 1, 3, 5).reshape(-1, c * block * block).astype(np.float64)
+    x = x - x.mean(axis=0)
+    evals = np.clip(np.linalg.eigvalsh(x.T @ x / len(x))[::-1], 0.0, None)
+    dims = x.shape[1]
+    return {k: 10.0 * math.log10(1.0 / max(float(evals[k:].sum()) / dims, 1e-12)) for k in keep}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", required=True, help="weights.pt or ckpt.pt")
+    p.add_argument("--checkpoint", help="weights.pt or ckpt.pt (required unless --pca-block)")
+    p.add_argument("--pca-block", type=int, default=None, help="block size of the block-PCA ceiling")
+    p.add_argument("--pca-keep", type=int, nargs="+", default=[192, 384], help="dimensions kept per block")
+    p.add_argument("--bands", type=int, default=3, help="with --pca-block: image bands")
     p.add_argument("--data", default="../shared/data", help="data root with manifest.json")
     p.add_argument("--purpose", default="dev-eval", help="manifest purpose of the files to crop (default dev-eval)")
     p.add_argument("--crops", type=int, default=16)
@@ -90,9 +116,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
+    from onboard.models.data import CropSampler, CubeCropSampler, collect_files, cube_files
+
+    if args.pca_block:
+        sampler = CropSampler(collect_files(args.data, bands=args.bands, purpose=args.purpose), args.bands,
+                              args.crop)
+        crops = sampler.sample(args.crops, np.random.default_rng(args.seed))
+        print(f"block PCA, {args.crops} crops of {args.crop}, purpose {args.purpose}, "
+              f"{args.pca_block} x {args.pca_block} x {args.bands} blocks")
+        for k, v in block_pca_psnr(crops, args.pca_block, args.pca_keep).items():
+            print(f"keep {k:4d} of {args.pca_block ** 2 * args.bands}: {v:6.2f} dB")
+        return 0
+    if not args.checkpoint:
+        p.error("--checkpoint is required (or --pca-block)")
     import torch
 
-    from onboard.models.data import CropSampler, CubeCropSampler, collect_files, cube_files
     from tools.export import load_model
 
     torch.set_num_threads(1)

@@ -62,7 +62,8 @@ def init_from_weights(model, src: dict, src_lambdas=None) -> tuple[int, int]:
     new rows extrapolated geometrically from the last two, so the new rate points start one gain step finer.
     A model with a wider ground decoder (``n_s`` larger than the source's synthesis width) gets the source's
     ``g_s`` in the leading channels the same way: new hidden channels are computed but enter the next layer
-    through zeroed weights, and the GDN couplings between old and new channels start at zero.
+    through zeroed weights, and the GDN couplings between old and new channels start at zero. A wider onboard
+    analysis (``n_a``) is widened the same way inside ``g_a``.
     Any other mismatch (another band count) keeps the model's own initialisation.
     """
     import torch
@@ -78,6 +79,8 @@ def init_from_weights(model, src: dict, src_lambdas=None) -> tuple[int, int]:
     grown_m = (model.config.m,) if (width("g_a.net.6.weight", 0) or model.config.m) < model.config.m else ()
     ns = model.config.synthesis_width
     grown_ns = (ns,) if (width("g_s.net.0.weight", 1) or ns) < ns else ()
+    na = model.config.analysis_width
+    grown_na = (na,) if (width("g_a.net.0.weight", 0) or na) < na else ()
     for k, v in src.items():
         if k not in own:
             continue
@@ -103,7 +106,7 @@ def init_from_weights(model, src: dict, src_lambdas=None) -> tuple[int, int]:
             continue
         if t.dim() != v.dim() or any(a < b for a, b in zip(t.shape, v.shape)):
             continue
-        allowed = grown_m + grown_ns if k.startswith("g_s.") else grown_m
+        allowed = grown_m + (grown_ns if k.startswith("g_s.") else grown_na if k.startswith("g_a.") else ())
         if not all(a == b or a in allowed for a, b in zip(t.shape, v.shape)):
             continue
         w = t.clone()  # outside the source's slice: the model's own init (GDN couplings start at exactly zero)
@@ -127,7 +130,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
           lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.013, 0.025), qat_fraction: float = 0.15,
           threads: int = 2, device: str | None = None, checkpoint_every: int = 250,
           init_weights: str | None = None, progress: bool = True, cluster_bands: int | None = None,
-          sampling: str = "area", n_s: int | None = None, spectral: str = "none",
+          sampling: str = "area", n_s: int | None = None, spectral: str = "none", n_a: int | None = None,
           gain_lr_mult: float = 1.0, image_mix: float = 0.0) -> Path:
     """Train (or resume) a model into ``out``; return the path of the weights-only file.
 
@@ -158,7 +161,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
     if spectral != "none" and cluster_bands is None:
         raise ValueError("spectral='klt' trains a clustered codec: give cluster_bands")
     config = HyperpriorConfig(bands=bands, n=n, m=m, nz=nz, lambdas=tuple(lambdas), cluster_bands=cluster_bands,
-                              n_s=n_s, spectral=spectral)
+                              n_s=n_s, spectral=spectral, n_a=n_a)
     model = ScaleHyperprior(config).to(dev)
     main_params = [p for n_, p in model.named_parameters() if not n_.endswith("quantiles")]
     # the per-rate gains move the quantisation step by factors of several: at the network's learning rate
@@ -208,7 +211,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
     (out_dir / "train_command.json").write_text(json.dumps({
         "command": f"satcomp train --data {data} --out {out} --steps {steps} --batch {batch} --crop {crop} "
                    f"--lr {lr} --seed {seed} --bands {bands} --n {n} --m {m} --nz {nz} "
-                   + (f"--n-s {n_s} " if n_s else "") +
+                   + (f"--n-s {n_s} " if n_s else "") + (f"--n-a {n_a} " if n_a else "") +
                    f"--lambdas {' '.join(str(v) for v in lambdas)}"
                    + (f" --cluster-bands {cluster_bands}" if cluster_bands else "")
                    + (f" --spectral {spectral}" if spectral != "none" else "")
@@ -283,6 +286,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nz", type=int, default=48)
     p.add_argument("--n-s", type=int, default=None,
                    help="width of the ground-side synthesis g_s (default: --n); outside the onboard MAC budget")
+    p.add_argument("--n-a", type=int, default=None,
+                   help="width of the onboard analysis g_a (default: --n); every channel costs onboard MACs")
     p.add_argument("--lambdas", type=float, nargs="+", default=[0.0018, 0.0035, 0.0067, 0.013, 0.025])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--init-weights", default=None, help="start from these weights (fine-tuning)")
@@ -305,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
                  bands=args.bands, n=args.n, m=args.m, nz=args.nz, lambdas=tuple(args.lambdas),
                  threads=args.threads, init_weights=args.init_weights, progress=not args.no_progress,
                  checkpoint_every=args.checkpoint_every, cluster_bands=args.cluster_bands,
-                 sampling=args.sampling, n_s=args.n_s, spectral=args.spectral,
+                 sampling=args.sampling, n_s=args.n_s, spectral=args.spectral, n_a=args.n_a,
                  gain_lr_mult=args.gain_lr_mult, image_mix=args.image_mix)
     print(f"weights: {path}")
     return 0

@@ -27,6 +27,7 @@ def main() -> int:
         size = f"{sum(own.values()) / 1e6:.1f} MB" + (f" + {shared / 1e6:.1f} MB shared" if shared else "")
         b = str(a.get("cluster_bands") or "-") + (" (KLT)" if a.get("spectral", "none") != "none" else "")
         rows.append(f"| `{m['name']}` | {b} | {a['bands']} | {a['n']}/{a['m']}/{a['nz']}"
+                    f"{' (g_a ' + str(a['n_a']) + ')' if a.get('n_a', a['n']) != a['n'] else ''}"
                     f"{' (g_s ' + str(a['n_s']) + ')' if a.get('n_s', a['n']) != a['n'] else ''} | "
                     f"{m['rate']['lambda']} | {t.get('checkpoint_step', '?')} | {t.get('h_s_quantization', '?')} | "
                     f"{size} | `{m['package_id'][:12]}` |")

@@ -207,7 +207,7 @@ def torch_reference(package) -> dict[str, nn.Module]:
 
     a = package.architecture
     config = HyperpriorConfig(bands=a["bands"], n=a["n"], m=a["m"], nz=a["nz"], lambdas=(1.0,),
-                              n_s=a.get("n_s"))
+                              n_s=a.get("n_s"), n_a=a.get("n_a"))
     mods = _empty_modules(config)
     for which, mod in mods.items():
         proto = onnx.load(str(package.onnx_path(which, "fp32")))
@@ -399,6 +399,7 @@ def export_family(model: ScaleHyperprior, rate_indexes: Iterable[int], out_root:
                 "name": name,
                 "bitstream_version": BITSTREAM_VERSION,
                 "architecture": {"type": "scale_hyperprior", "bands": c.bands, "n": c.n, "n_s": c.synthesis_width,
+                                 "n_a": c.analysis_width,
                                  "m": c.m, "nz": c.nz,
                                  "cluster_bands": cluster_bands, "latent_stride": 16, "hyper_stride": 4,
                                  "g_a": "4x conv5x5/2 with GDN", "h_s": "integer, 3x conv3x3 + depth-to-space",

@@ -372,3 +372,27 @@ def test_float16_weight_storage_keeps_the_graph_in_float32(tmp_path):
     after = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"y_hat": x})[0]
     assert after.dtype == np.float32 and after.shape == before.shape
     assert 0 < np.max(np.abs(after - before)) < 1e-3 * np.max(np.abs(before))
+
+
+def test_package_with_a_wider_onboard_analysis(tmp_path):
+    """n_a widens only g_a: h_a, h_s and g_s keep n, the manifest records n_a, every encoder variant decodes
+    bit-exactly, and the torch reference rebuilt from the manifest has the wide g_a."""
+    torch = pytest.importorskip("torch")
+    from ground.verify import verify_variant
+    from onboard.models.export import torch_reference
+    from tests.conftest import build_tiny_package
+    from tools.verify import torch_analysis
+
+    pkg = load_package(build_tiny_package(tmp_path / "wa-q0", n_a=16, name="wa-q0"))
+    assert pkg.architecture["n"] == 8 and pkg.architecture["n_a"] == 16 and pkg.architecture["n_s"] == 8
+    img = np.random.default_rng(5).integers(0, 256, (96, 80, 3), dtype=np.uint8)
+    for variant in ("int8", "fp32"):
+        rep = verify_variant(img, pkg, variant)
+        assert rep.ok, rep
+    assert verify_variant(img, pkg, "torch", analysis=torch_analysis(pkg)).ok
+    g_a = torch_reference(pkg)["g_a"]
+    assert g_a.net[0].weight.shape[0] == 16
+    x = np.random.default_rng(6).random((1, 3, 64, 64), dtype=np.float32)
+    y_ort = pkg.session("g_a", "fp32").run(None, {"x": x})[0] * pkg.gain.reshape(1, -1, 1, 1)
+    with torch.no_grad():
+        np.testing.assert_allclose(g_a(torch.from_numpy(x)).numpy(), y_ort, rtol=1e-4, atol=1e-4)

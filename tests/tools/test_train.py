@@ -92,6 +92,27 @@ def test_a_wider_ground_decoder_starts_from_the_narrow_one():
     assert HyperpriorConfig.from_dict({k: v for k, v in narrow.config.to_dict().items() if k != "n_s"}).n_s is None
 
 
+def test_a_wider_onboard_analysis_starts_from_the_narrow_one():
+    torch.manual_seed(0)
+    narrow = ScaleHyperprior(HyperpriorConfig(bands=3, n=8, m=16, nz=8)).eval()
+    wide = ScaleHyperprior(HyperpriorConfig(bands=3, n=8, m=24, nz=8, n_a=12)).eval()
+    assert wide.g_a.net[0].weight.shape[0] == 12 and wide.h_a.net[0].weight.shape[0] == 8  # h_a keeps n
+    assert wide.g_s.net[2].weight.shape[0] == 8
+    copied, widened = init_from_weights(wide, narrow.state_dict())
+    assert copied + widened == len(narrow.state_dict())
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        y_narrow, y_wide = narrow.g_a(x), wide.g_a(x)
+        assert torch.allclose(y_wide[:, :16], y_narrow, atol=1e-6)  # the old latent channels are unchanged
+        assert torch.allclose(narrow.g_s(y_narrow), wide.g_s(y_wide), atol=1e-6)  # new channels enter as zero
+        assert torch.allclose(narrow.h_a(y_narrow), wide.h_a(y_wide), atol=1e-6)
+        hidden = wide.g_a.net[1](wide.g_a.net[0](x))
+        assert hidden[:, 8:].abs().sum() > 0  # the new hidden channels carry values, so they get gradients
+    cfg = HyperpriorConfig.from_dict(wide.config.to_dict())
+    assert cfg.n_a == 12 and cfg.analysis_width == 12 and cfg.synthesis_width == 8
+    assert HyperpriorConfig.from_dict({k: v for k, v in narrow.config.to_dict().items() if k != "n_a"}).n_a is None
+
+
 def test_another_band_count_keeps_its_own_first_and_last_layers():
     rgb = ScaleHyperprior(HyperpriorConfig(bands=3, n=8, m=16, nz=8))
     cube = ScaleHyperprior(HyperpriorConfig(bands=8, n=8, m=16, nz=8, cluster_bands=8))
