@@ -131,7 +131,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
           threads: int = 2, device: str | None = None, checkpoint_every: int = 250,
           init_weights: str | None = None, progress: bool = True, cluster_bands: int | None = None,
           sampling: str = "area", n_s: int | None = None, spectral: str = "none", n_a: int | None = None,
-          gain_lr_mult: float = 1.0, image_mix: float = 0.0) -> Path:
+          gain_lr_mult: float = 1.0, image_mix: float = 0.0, widen_warmup: int = 0) -> Path:
     """Train (or resume) a model into ``out``; return the path of the weights-only file.
 
     ``cluster_bands=B`` trains the channel-clustered codec: B-band crops of the multi/hyperspectral cubes
@@ -183,14 +183,20 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
         if "aux_opt" in ck:
             aux_opt.load_state_dict(ck["aux_opt"])
         step = ck["step"]
-    elif init_weights:
-        # fine-tuning start (or a wider latent): see init_from_weights
+    src_m = None  # the latent width of --init-weights: channels from there on are new (widen_warmup)
+    if init_weights:
         ck = torch.load(init_weights, map_location=dev, weights_only=False)
         src = ck["model"] if "model" in ck else ck
-        src_lambdas = ck.get("config", {}).get("lambdas") if "model" in ck else None
-        copied, widened = init_from_weights(model, src, src_lambdas=src_lambdas)
-        print(f"initialised {copied} tensors and widened {widened} of {len(model.state_dict())} from "
-              f"{init_weights}")
+        if "g_a.net.6.weight" in src:
+            src_m = int(src["g_a.net.6.weight"].shape[0])
+        if step == 0:
+            # fine-tuning start (or a wider latent): see init_from_weights
+            src_lambdas = ck.get("config", {}).get("lambdas") if "model" in ck else None
+            copied, widened = init_from_weights(model, src, src_lambdas=src_lambdas)
+            print(f"initialised {copied} tensors and widened {widened} of {len(model.state_dict())} from "
+                  f"{init_weights}")
+    if widen_warmup and not (src_m and src_m < config.m):
+        raise ValueError("widen_warmup needs --init-weights from a model with a narrower latent (--m)")
     if cluster_bands is not None:
         files = cube_files(data)
         sampler = CubeCropSampler(files, cluster_bands, crop, spectral=spectral)
@@ -216,6 +222,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
                    + (f" --cluster-bands {cluster_bands}" if cluster_bands else "")
                    + (f" --spectral {spectral}" if spectral != "none" else "")
                    + (f" --gain-lr-mult {gain_lr_mult:g}" if gain_lr_mult != 1.0 else "")
+                   + (f" --widen-warmup {widen_warmup}" if widen_warmup else "")
                    + (f" --image-mix {image_mix:g}" if image_mix > 0 else "")
                    + (f" --init-weights {init_weights}" if init_weights else "")
                    + (f" --sampling {sampling}" if cluster_bands is None else ""),
@@ -230,6 +237,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
     t0 = time.time()
     while step < steps:
         in_qat = step >= qat_start
+        model.noisy_synthesis_from = src_m if step < widen_warmup else None
         model.h_s.set_mode(quantize=in_qat and step >= qat_start + 200, calibrate=in_qat)
         lr_now = lr if step < int(0.85 * steps) else lr * 0.1
         for g in opt.param_groups:
@@ -299,6 +307,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="train the channel-clustered codec with clusters of B bands on the cubes")
     p.add_argument("--gain-lr-mult", type=float, default=1.0,
                    help="learning-rate multiplier of the per-rate gain vectors (10 lets high-lambda points separate)")
+    p.add_argument("--widen-warmup", type=int, default=0,
+                   help="steps during which the latent channels added by widening (--m above the --init-weights "
+                        "model's) reach g_s as y + uniform noise, not rounded, so they get gradients")
     p.add_argument("--image-mix", type=float, default=0.0,
                    help="KLT training (B=1): share of crops made as pseudo-components of the RGB train images")
     p.add_argument("--spectral", choices=("none", "klt"), default="none",
@@ -311,7 +322,7 @@ def run(args: argparse.Namespace) -> int:
                  threads=args.threads, init_weights=args.init_weights, progress=not args.no_progress,
                  checkpoint_every=args.checkpoint_every, cluster_bands=args.cluster_bands,
                  sampling=args.sampling, n_s=args.n_s, spectral=args.spectral, n_a=args.n_a,
-                 gain_lr_mult=args.gain_lr_mult, image_mix=args.image_mix)
+                 gain_lr_mult=args.gain_lr_mult, image_mix=args.image_mix, widen_warmup=args.widen_warmup)
     print(f"weights: {path}")
     return 0
 

@@ -146,6 +146,11 @@ class ScaleHyperprior(nn.Module):
         # log-gains; initialised so higher lambda -> larger gain (finer quantisation)
         init = torch.linspace(-0.7, 0.7, r).view(r, 1).expand(r, c.m).clone()
         self.log_gain = nn.Parameter(init)
+        # Training only, not saved: latent channels from this index on reach g_s as y + uniform noise instead of
+        # round(y). Channels added by widening start with zero weights into g_s; rounded, their small values are
+        # 0, so g_s never sees them and they never learn (measured: after 1000 steps a model widened from
+        # M = 192 to 320 had not raised its transform ceiling). The noise proxy gives them gradients.
+        self.noisy_synthesis_from: int | None = None
 
     def gain(self, rate_index: int) -> torch.Tensor:
         return torch.exp(self.log_gain[rate_index]).view(1, -1, 1, 1)
@@ -162,5 +167,8 @@ class ScaleHyperprior(nn.Module):
         y_noisy = y_g + torch.empty_like(y_g).uniform_(-0.5, 0.5)
         y_lik = gaussian_likelihood(y_noisy, F.relu(sigma_base) * g)
         y_hat = round_ste(y_g)
+        k = self.noisy_synthesis_from
+        if k is not None:  # widening warm-up: channels from k on reach g_s with the noise proxy (see __init__)
+            y_hat = torch.cat([y_hat[:, :k], y_noisy[:, k:]], dim=1)
         x_hat = self.g_s(y_hat / g)
         return {"x_hat": x_hat, "y_lik": y_lik, "z_lik": z_lik, "y": y, "z": z}

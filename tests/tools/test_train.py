@@ -113,6 +113,34 @@ def test_a_wider_onboard_analysis_starts_from_the_narrow_one():
     assert HyperpriorConfig.from_dict({k: v for k, v in narrow.config.to_dict().items() if k != "n_a"}).n_a is None
 
 
+def test_widening_warmup_gives_the_new_latent_channels_gradients():
+    torch.manual_seed(0)
+    narrow = ScaleHyperprior(HyperpriorConfig(bands=3, n=8, m=16, nz=8))
+    wide = ScaleHyperprior(HyperpriorConfig(bands=3, n=8, m=24, nz=8))
+    init_from_weights(wide, narrow.state_dict())
+    with torch.no_grad():
+        wide.g_a.net[6].weight[16:] *= 0.01  # new channels too small to survive rounding
+    x = torch.rand(2, 3, 64, 64)
+
+    def new_channel_grad(noisy_from):
+        wide.zero_grad()
+        wide.noisy_synthesis_from = noisy_from
+        out = wide(x, 0)
+        torch.mean((out["x_hat"] - x) ** 2).backward()
+        return float(wide.g_s.net[0].weight.grad[16:].abs().sum()), out["x_hat"].detach()
+
+    dead, x_plain = new_channel_grad(None)
+    live, x_warm = new_channel_grad(16)
+    assert dead == 0.0 and live > 0.0
+    assert torch.allclose(x_plain, x_warm, atol=1e-6)  # the new channels enter g_s through zero weights
+    wide.noisy_synthesis_from = None
+
+
+def test_widen_warmup_needs_a_narrower_source(image_folder, tmp_path):
+    with pytest.raises(ValueError, match="narrower latent"):
+        train(str(image_folder), str(tmp_path / "run"), steps=1, seed=0, widen_warmup=5, **TINY)
+
+
 def test_another_band_count_keeps_its_own_first_and_last_layers():
     rgb = ScaleHyperprior(HyperpriorConfig(bands=3, n=8, m=16, nz=8))
     cube = ScaleHyperprior(HyperpriorConfig(bands=8, n=8, m=16, nz=8, cluster_bands=8))
