@@ -307,19 +307,13 @@ def test_asymmetric_package_with_a_wider_ground_decoder(tmp_path):
     pytest.importorskip("torch")
     import torch
 
-    from ground.verify import verify_variant
     from onboard.models.export import torch_reference
     from onboard.package import load_package
     from tests.conftest import build_tiny_package
-    from tools.verify import torch_analysis
 
     pkg = load_package(build_tiny_package(tmp_path / "wide-q0", n_s=20, name="wide-q0"))
     assert pkg.architecture["n"] == 8 and pkg.architecture["n_s"] == 20
-    img = np.random.default_rng(3).integers(0, 256, (96, 80, 3), dtype=np.uint8)
-    for variant in ("int8", "fp32"):
-        rep = verify_variant(img, pkg, variant)
-        assert rep.ok, rep
-    assert verify_variant(img, pkg, "torch", analysis=torch_analysis(pkg)).ok
+    _verify_every_variant(pkg, seed=3)
     # the ground decoder rebuilt from the manifest is the wide one and matches the fp32 graph
     g_s = torch_reference(pkg)["g_s"]
     y_hat = np.random.default_rng(4).integers(-3, 4, (1, 12, 4, 4)).astype(np.float32)
@@ -374,22 +368,28 @@ def test_float16_weight_storage_keeps_the_graph_in_float32(tmp_path):
     assert 0 < np.max(np.abs(after - before)) < 1e-3 * np.max(np.abs(before))
 
 
-def test_package_with_a_wider_onboard_analysis(tmp_path):
-    """n_a widens only g_a: h_a, h_s and g_s keep n, the manifest records n_a, every encoder variant decodes
-    bit-exactly, and the torch reference rebuilt from the manifest has the wide g_a."""
-    torch = pytest.importorskip("torch")
+def _verify_every_variant(pkg, seed: int) -> None:
+    """int8, fp32 and torch-reference encodes of a random image all decode bit-exactly with ``pkg``."""
     from ground.verify import verify_variant
-    from onboard.models.export import torch_reference
-    from tests.conftest import build_tiny_package
     from tools.verify import torch_analysis
 
-    pkg = load_package(build_tiny_package(tmp_path / "wa-q0", n_a=16, name="wa-q0"))
-    assert pkg.architecture["n"] == 8 and pkg.architecture["n_a"] == 16 and pkg.architecture["n_s"] == 8
-    img = np.random.default_rng(5).integers(0, 256, (96, 80, 3), dtype=np.uint8)
+    img = np.random.default_rng(seed).integers(0, 256, (96, 80, 3), dtype=np.uint8)
     for variant in ("int8", "fp32"):
         rep = verify_variant(img, pkg, variant)
         assert rep.ok, rep
     assert verify_variant(img, pkg, "torch", analysis=torch_analysis(pkg)).ok
+
+
+def test_package_with_a_wider_onboard_analysis(tmp_path):
+    """n_a widens only g_a: h_a, h_s and g_s keep n, the manifest records n_a, every encoder variant decodes
+    bit-exactly, and the torch reference rebuilt from the manifest has the wide g_a."""
+    torch = pytest.importorskip("torch")
+    from onboard.models.export import torch_reference
+    from tests.conftest import build_tiny_package
+
+    pkg = load_package(build_tiny_package(tmp_path / "wa-q0", n_a=16, name="wa-q0"))
+    assert pkg.architecture["n"] == 8 and pkg.architecture["n_a"] == 16 and pkg.architecture["n_s"] == 8
+    _verify_every_variant(pkg, seed=5)
     g_a = torch_reference(pkg)["g_a"]
     assert g_a.net[0].weight.shape[0] == 16
     x = np.random.default_rng(6).random((1, 3, 64, 64), dtype=np.float32)
