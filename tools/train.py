@@ -125,13 +125,35 @@ def init_from_weights(model, src: dict, src_lambdas=None) -> tuple[int, int]:
     return copied, widened
 
 
+def widened_regions(model, src: dict) -> dict[str, "torch.Tensor"]:
+    """For every tensor of ``model`` that is a widened copy of the source's (a larger ``m``, ``n_a`` or ``n_s``;
+    see :func:`init_from_weights`), a bool mask that is True outside the source's leading slice: the weights that
+    did not exist in the source. The per-rate gains are left out (they have their own learning rate). Depends
+    on the shapes only, so a resumed run recomputes it from ``--init-weights``."""
+    import torch
+
+    own = model.state_dict()
+    masks = {}
+    for k, v in src.items():
+        t = own.get(k)
+        if k == "log_gain" or t is None or t.shape == v.shape or t.dim() != v.dim():
+            continue
+        if any(a < b for a, b in zip(t.shape, v.shape)):
+            continue
+        mask = torch.ones(t.shape, dtype=torch.bool)
+        mask[tuple(slice(0, n) for n in v.shape)] = False
+        masks[k] = mask
+    return masks
+
+
 def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: float = 2e-4,
           seed: int = 0, bands: int = 3, n: int = 64, m: int = 96, nz: int = 48,
           lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.013, 0.025), qat_fraction: float = 0.15,
           threads: int = 2, device: str | None = None, checkpoint_every: int = 250,
           init_weights: str | None = None, progress: bool = True, cluster_bands: int | None = None,
           sampling: str = "area", n_s: int | None = None, spectral: str = "none", n_a: int | None = None,
-          gain_lr_mult: float = 1.0, image_mix: float = 0.0, widen_warmup: int = 0) -> Path:
+          gain_lr_mult: float = 1.0, image_mix: float = 0.0, widen_warmup: int = 0,
+          widen_lr_mult: float = 1.0) -> Path:
     """Train (or resume) a model into ``out``; return the path of the weights-only file.
 
     ``cluster_bands=B`` trains the channel-clustered codec: B-band crops of the multi/hyperspectral cubes
@@ -197,6 +219,12 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
                   f"{init_weights}")
     if widen_warmup and not (src_m and src_m < config.m):
         raise ValueError("widen_warmup needs --init-weights from a model with a narrower latent (--m)")
+    params = dict(model.named_parameters())
+    new_regions = {}
+    if widen_lr_mult != 1.0:
+        if not init_weights:
+            raise ValueError("widen_lr_mult needs --init-weights (it speeds up what widening added)")
+        new_regions = {k: m.to(dev) for k, m in widened_regions(model, src).items() if k in params}
     if cluster_bands is not None:
         files = cube_files(data)
         sampler = CubeCropSampler(files, cluster_bands, crop, spectral=spectral)
@@ -223,6 +251,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
                    + (f" --spectral {spectral}" if spectral != "none" else "")
                    + (f" --gain-lr-mult {gain_lr_mult:g}" if gain_lr_mult != 1.0 else "")
                    + (f" --widen-warmup {widen_warmup}" if widen_warmup else "")
+                   + (f" --widen-lr-mult {widen_lr_mult:g}" if widen_lr_mult != 1.0 else "")
                    + (f" --image-mix {image_mix:g}" if image_mix > 0 else "")
                    + (f" --init-weights {init_weights}" if init_weights else "")
                    + (f" --sampling {sampling}" if cluster_bands is None else ""),
@@ -254,7 +283,11 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(main_params, 1.0)
+        before = {k: params[k].detach().clone() for k in new_regions}
         opt.step()
+        with torch.no_grad():  # the weights widening added move widen_lr_mult x as far (Adam steps are ~lr)
+            for k, mask in new_regions.items():
+                params[k].add_((params[k] - before[k]) * mask * (widen_lr_mult - 1.0))
         aux_opt.zero_grad(set_to_none=True)
         aux = model.prior.aux_loss()
         aux.backward()
@@ -310,6 +343,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--widen-warmup", type=int, default=0,
                    help="steps during which the latent channels added by widening (--m above the --init-weights "
                         "model's) reach g_s as y + uniform noise, not rounded, so they get gradients")
+    p.add_argument("--widen-lr-mult", type=float, default=1.0,
+                   help="learning-rate multiplier of the weights that widening added (outside the --init-weights "
+                        "model's slices)")
     p.add_argument("--image-mix", type=float, default=0.0,
                    help="KLT training (B=1): share of crops made as pseudo-components of the RGB train images")
     p.add_argument("--spectral", choices=("none", "klt"), default="none",
@@ -322,7 +358,8 @@ def run(args: argparse.Namespace) -> int:
                  threads=args.threads, init_weights=args.init_weights, progress=not args.no_progress,
                  checkpoint_every=args.checkpoint_every, cluster_bands=args.cluster_bands,
                  sampling=args.sampling, n_s=args.n_s, spectral=args.spectral, n_a=args.n_a,
-                 gain_lr_mult=args.gain_lr_mult, image_mix=args.image_mix, widen_warmup=args.widen_warmup)
+                 gain_lr_mult=args.gain_lr_mult, image_mix=args.image_mix, widen_warmup=args.widen_warmup,
+                 widen_lr_mult=args.widen_lr_mult)
     print(f"weights: {path}")
     return 0
 

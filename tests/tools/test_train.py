@@ -1,6 +1,7 @@
 """Training smoke tests (a few steps on the bundled samples), resuming, widening and the ceiling diagnostic."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ torch = pytest.importorskip("torch")
 
 from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior  # noqa: E402
 from tools.model_ceiling import ceiling_report  # noqa: E402
-from tools.train import init_from_weights, train  # noqa: E402
+from tools.train import init_from_weights, train, widened_regions  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parents[2] / "onboard" / "data"
 TINY = dict(n=8, m=16, nz=8, crop=64, batch=2, threads=1, progress=False, checkpoint_every=2)
@@ -134,6 +135,28 @@ def test_widening_warmup_gives_the_new_latent_channels_gradients():
     assert dead == 0.0 and live > 0.0
     assert torch.allclose(x_plain, x_warm, atol=1e-6)  # the new channels enter g_s through zero weights
     wide.noisy_synthesis_from = None
+
+
+def test_widened_regions_are_the_weights_the_source_lacked():
+    narrow = ScaleHyperprior(HyperpriorConfig(bands=3, n=8, m=16, nz=8))
+    wide = ScaleHyperprior(HyperpriorConfig(bands=3, n=8, m=24, nz=8, n_a=12))
+    masks = widened_regions(wide, narrow.state_dict())
+    assert "log_gain" not in masks and "h_s.l1.weight" not in masks  # unchanged shapes are not widened
+    g_s_in = masks["g_s.net.0.weight"]  # ConvTranspose2d weight: (in = M, out, k, k)
+    assert g_s_in[16:].all() and not g_s_in[:16].any()
+    g_a_last = masks["g_a.net.6.weight"]  # (M, N_a, k, k): new rows and new input columns
+    assert g_a_last[16:].all() and g_a_last[:, 8:].all() and not g_a_last[:16, :8].any()
+    assert masks["g_a.net.1.gamma"].sum() == 12 * 12 - 8 * 8
+
+
+def test_widening_with_a_faster_learning_rate_for_the_new_weights(image_folder, tmp_path):
+    src = train(str(image_folder), str(tmp_path / "narrow"), steps=1, seed=0, **TINY)
+    wide = train(str(image_folder), str(tmp_path / "wide"), steps=2, seed=0, init_weights=str(src),
+                 widen_warmup=1, widen_lr_mult=5.0, **{**TINY, "m": 24})
+    cmd = json.loads((tmp_path / "wide" / "train_command.json").read_text())["command"]
+    assert "--widen-warmup 1" in cmd and "--widen-lr-mult 5" in cmd
+    state = torch.load(wide, weights_only=False)["model"]
+    assert state["g_s.net.0.weight"][16:].abs().sum() > 0  # the zero-initialised reads of new channels moved
 
 
 def test_widen_warmup_needs_a_narrower_source(image_folder, tmp_path):
