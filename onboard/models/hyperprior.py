@@ -16,8 +16,10 @@ MAC budget, so a model may be asymmetric (a wider ground decoder for the same on
 of a hyperprior is a bottleneck twice over: ``M`` values per 16 x 16 pixels, and ``N_a`` per 8 x 8 pixels in
 ``g_a``'s last hidden layer. On RGB development crops a block PCA keeping as many dimensions reaches 33.9 dB
 for M = 192 of 768 and 36.4 dB for N = 64 of 192 (42.5 dB for M = 384, 42.0 dB for N = 96; ``python -m
-tools.model_ceiling --pca-block 16 --pca-keep 192 384 --crops 64 --crop 256``), and the M = 192, N = 64 model's
-transform ceiling sits just below the first (30.9 dB, ``tools.model_ceiling --checkpoint``).
+tools.model_ceiling --pca-block 16 --pca-keep 192 384 --crops 64 --crop 256``). The M = 192, N = 64 model's
+transform ceiling (30.9 dB, ``tools.model_ceiling --checkpoint``) is below both linear figures, so its widths
+are not yet what holds it: widened from it to M = 320 and N_a = 96, a run had not raised the ceiling after
+2500 steps (``--widen-warmup``, ``--widen-lr-mult``; the issue notes give the figures).
 
 ``h_a`` sees the un-gained ``y``, so ``z`` and the integer ``h_s`` are shared by every rate; only the
 quantisation step of ``y`` (through the gain) and the scale thresholds change per rate.
