@@ -42,9 +42,10 @@ def _is_cube(img: np.ndarray) -> bool:
 
 
 def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, echo=print, name: str = "",
-                   spectral: str = "auto"):
+                   spectral: str = "auto", deadzone: float | None = None):
     """All points for one input: ``{method: [ {rate, psnr_db, ...}, ... ]}``. ``spectral``: the encoder's
-    mode for clustered packages (``auto``: each package's own)."""
+    mode for clustered packages (``auto``: each package's own); ``deadzone``: the encoder's latent rounding
+    dead zone (None: its default, :data:`onboard.encoder.DEFAULT_DEADZONE`)."""
     import ground
     import onboard
     from onboard.encoder import bit_depth_of
@@ -60,8 +61,9 @@ def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, e
         for pkg in packages:
             try:
                 t0 = time.perf_counter()
+                extra = {} if deadzone is None else {"deadzone": deadzone}
                 coded = onboard.encode_image(img, pkg, precision=prec,
-                                             spectral=spectral if pkg.cluster_bands else "auto")
+                                             spectral=spectral if pkg.cluster_bands else "auto", **extra)
                 t1 = time.perf_counter()
             except UnsupportedInputError as exc:
                 echo(f"  {name}: {pkg.name} skipped ({exc})")
@@ -208,6 +210,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", nargs="+", default=["int8", "fp32"], choices=["int8", "fp32"])
     p.add_argument("--baseline-points", type=int, default=8)
     p.add_argument("--limit", type=int, default=None, help="use only the first N inputs")
+    p.add_argument("--deadzone", type=float, default=None,
+                   help="latent rounding dead zone of the encoder in [0, 0.5) (default: the encoder's, 0.05; "
+                        "0 is plain rounding)")
     p.add_argument("--spectral", choices=("auto", "none", "klt"), default="auto",
                    help="clustered packages: code bands (none), spectral KLT components (klt) or what each "
                         "package was trained for (auto)")
@@ -238,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
         img = read_array(f)
         t = time.perf_counter()
         points, cube = evaluate_input(img, packages, args.precision, args.baseline_points, name=f.name,
-                                      spectral=args.spectral)
+                                      spectral=args.spectral, deadzone=args.deadzone)
         if not points:
             continue
         if cube_mode is None:
@@ -254,7 +259,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     summary = summarise(per_input, args.precision)
     unit = "bits per pixel per band" if cube_mode else "bits per pixel"
+    from onboard.encoder import DEFAULT_DEADZONE
+
     doc = {"rate_unit": unit, "packages": [p.name for p in packages], "inputs": [pi["file"] for pi in per_input],
+           "deadzone": DEFAULT_DEADZONE if args.deadzone is None else args.deadzone,
            **summary, "per_input": per_input}
     # JSON has no NaN: a BD-rate that cannot be computed (no PSNR overlap) is written as null
     doc["bd_rate_percent"] = {k: (None if math.isnan(v) else v) for k, v in doc["bd_rate_percent"].items()}

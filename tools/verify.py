@@ -37,6 +37,7 @@ def torch_analysis(package):
         import torch
     except ImportError:
         return None
+    from onboard.encoder import quantise_latent
     from onboard.models.export import torch_reference
 
     mods = torch_reference(package)
@@ -45,7 +46,7 @@ def torch_analysis(package):
         with torch.no_grad():
             y = mods["g_a"](torch.from_numpy(x))
             z = mods["h_a"](y)
-        return np.rint(y.numpy()).astype(np.int32), np.rint(z.numpy()).astype(np.int32)
+        return quantise_latent(y.numpy()), np.rint(z.numpy()).astype(np.int32)
 
     return analysis
 

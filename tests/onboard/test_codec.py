@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import ground
 import onboard
@@ -396,3 +398,34 @@ def test_package_with_a_wider_onboard_analysis(tmp_path):
     y_ort = pkg.session("g_a", "fp32").run(None, {"x": x})[0] * pkg.gain.reshape(1, -1, 1, 1)
     with torch.no_grad():
         np.testing.assert_allclose(g_a(torch.from_numpy(x)).numpy(), y_ort, rtol=1e-4, atol=1e-4)
+
+
+@given(st.lists(st.floats(-300, 300, allow_nan=False, width=32), min_size=1, max_size=64),
+       st.floats(0.0, 0.49))
+def test_dead_zone_rounding_only_ever_moves_towards_zero(values, deadzone):
+    from onboard.encoder import quantise_latent
+
+    y = np.array(values, np.float32)
+    plain, q = np.rint(y).astype(np.int64), quantise_latent(y, deadzone).astype(np.int64)
+    assert np.all(np.abs(q - y) <= 0.5 + deadzone + 1e-4)  # still the nearest integer or the next one in
+    assert np.all((q == plain) | (np.abs(q) == np.abs(plain) - 1))
+    assert np.all(np.sign(q) * np.sign(plain) >= 0)  # never crosses zero
+    assert np.all(np.abs(q) <= np.abs(plain))
+
+
+def test_dead_zone_lowers_the_rate_and_the_decoder_follows(tiny_package):
+    """The dead zone is the encoder's choice: any value of it decodes bit-exactly, with fewer or equal octets."""
+    from onboard.encoder import DEFAULT_DEADZONE
+
+    img = np.random.default_rng(7).integers(0, 256, (96, 80, 3), dtype=np.uint8)
+    sizes = []
+    for dz in (0.0, DEFAULT_DEADZONE, 0.3):
+        coded = onboard.encode_image(img, tiny_package, deadzone=dz)
+        rec = ground.decode_image(coded.to_bytes(), tiny_package)
+        assert rec.shape == img.shape and rec.dtype == img.dtype
+        sizes.append(coded.nbytes)
+    assert sizes[0] >= sizes[1] >= sizes[2] and sizes[0] > sizes[2]
+    assert verify_variant(img, tiny_package, "fp32").ok  # encoder and decoder latents agree with the default
+    for bad in (-0.1, 0.5, 1.0):
+        with pytest.raises(ValueError, match="deadzone"):
+            onboard.encode_image(img, tiny_package, deadzone=bad)
