@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from onboard.encoder import DEFAULT_DEADZONE, check_deadzone
 from tools.baselines import bd_rate, jpeg2000_bands, jpeg2000_image, klt_jpeg2000
 
 
@@ -42,10 +43,10 @@ def _is_cube(img: np.ndarray) -> bool:
 
 
 def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, echo=print, name: str = "",
-                   spectral: str = "auto", deadzone: float | None = None):
+                   spectral: str = "auto", deadzone: float = DEFAULT_DEADZONE):
     """All points for one input: ``{method: [ {rate, psnr_db, ...}, ... ]}``. ``spectral``: the encoder's
     mode for clustered packages (``auto``: each package's own); ``deadzone``: the encoder's latent rounding
-    dead zone (None: its default, :data:`onboard.encoder.DEFAULT_DEADZONE`)."""
+    dead zone (:func:`onboard.encoder.quantise_latent`)."""
     import ground
     import onboard
     from onboard.encoder import bit_depth_of
@@ -61,9 +62,8 @@ def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, e
         for pkg in packages:
             try:
                 t0 = time.perf_counter()
-                extra = {} if deadzone is None else {"deadzone": deadzone}
                 coded = onboard.encode_image(img, pkg, precision=prec,
-                                             spectral=spectral if pkg.cluster_bands else "auto", **extra)
+                                             spectral=spectral if pkg.cluster_bands else "auto", deadzone=deadzone)
                 t1 = time.perf_counter()
             except UnsupportedInputError as exc:
                 echo(f"  {name}: {pkg.name} skipped ({exc})")
@@ -201,6 +201,13 @@ def plot(summary: dict, out: Path, rate_unit: str, title: str) -> Path:
     return path
 
 
+def _deadzone_arg(text: str) -> float:
+    try:
+        return check_deadzone(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--package", action="append", required=True,
                    help="zoo name or package directory; repeat for each rate point (or give a family prefix "
@@ -210,8 +217,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", nargs="+", default=["int8", "fp32"], choices=["int8", "fp32"])
     p.add_argument("--baseline-points", type=int, default=8)
     p.add_argument("--limit", type=int, default=None, help="use only the first N inputs")
-    p.add_argument("--deadzone", type=float, default=None,
-                   help="latent rounding dead zone of the encoder in [0, 0.5) (default: the encoder's, 0.05; "
+    p.add_argument("--deadzone", type=_deadzone_arg, default=DEFAULT_DEADZONE,
+                   help=f"latent rounding dead zone of the encoder in [0, 0.5) (default {DEFAULT_DEADZONE}; "
                         "0 is plain rounding)")
     p.add_argument("--spectral", choices=("auto", "none", "klt"), default="auto",
                    help="clustered packages: code bands (none), spectral KLT components (klt) or what each "
@@ -259,10 +266,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     summary = summarise(per_input, args.precision)
     unit = "bits per pixel per band" if cube_mode else "bits per pixel"
-    from onboard.encoder import DEFAULT_DEADZONE
-
     doc = {"rate_unit": unit, "packages": [p.name for p in packages], "inputs": [pi["file"] for pi in per_input],
-           "deadzone": DEFAULT_DEADZONE if args.deadzone is None else args.deadzone,
+           "deadzone": args.deadzone,
            **summary, "per_input": per_input}
     # JSON has no NaN: a BD-rate that cannot be computed (no PSNR overlap) is written as null
     doc["bd_rate_percent"] = {k: (None if math.isnan(v) else v) for k, v in doc["bd_rate_percent"].items()}

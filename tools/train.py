@@ -47,6 +47,31 @@ def gains_for_lambdas(src_log_gain, src_lambdas, lambdas):
     return torch.stack(rows).to(src_log_gain.dtype)
 
 
+def _widenable_keys(model, src: dict) -> set[str]:
+    """Keys whose tensor in ``model`` is the source's grown only along channel counts that grew (the latent
+    ``m``, the synthesis width inside ``g_s``, the analysis width inside ``g_a``): the tensors widening copies
+    into a leading slice. A band count that happens to equal a width is not one of them."""
+    own = model.state_dict()
+
+    def width(key: str, dim: int) -> int | None:
+        return int(src[key].shape[dim]) if key in src else None
+
+    c = model.config
+    grown_m = (c.m,) if (width("g_a.net.6.weight", 0) or c.m) < c.m else ()
+    ns, na = c.synthesis_width, c.analysis_width
+    grown_ns = (ns,) if (width("g_s.net.0.weight", 1) or ns) < ns else ()
+    grown_na = (na,) if (width("g_a.net.0.weight", 0) or na) < na else ()
+    keys = set()
+    for k, v in src.items():
+        t = own.get(k)
+        if t is None or t.shape == v.shape or t.dim() != v.dim() or any(a < b for a, b in zip(t.shape, v.shape)):
+            continue
+        allowed = grown_m + (grown_ns if k.startswith("g_s.") else grown_na if k.startswith("g_a.") else ())
+        if all(a == b or a in allowed for a, b in zip(t.shape, v.shape)):
+            keys.add(k)
+    return keys
+
+
 def init_from_weights(model, src: dict, src_lambdas=None) -> tuple[int, int]:
     """Seed ``model`` from another run's state dict; return (tensors copied, tensors widened).
 
@@ -71,16 +96,7 @@ def init_from_weights(model, src: dict, src_lambdas=None) -> tuple[int, int]:
 
     own = model.state_dict()
     new_state, copied, widened = {}, 0, 0
-
-    def width(key: str, dim: int) -> int | None:
-        return int(src[key].shape[dim]) if key in src else None
-
-    # which channel counts grew: only those may be widened (a band count that happens to equal N is not)
-    grown_m = (model.config.m,) if (width("g_a.net.6.weight", 0) or model.config.m) < model.config.m else ()
-    ns = model.config.synthesis_width
-    grown_ns = (ns,) if (width("g_s.net.0.weight", 1) or ns) < ns else ()
-    na = model.config.analysis_width
-    grown_na = (na,) if (width("g_a.net.0.weight", 0) or na) < na else ()
+    widenable = _widenable_keys(model, src)
     for k, v in src.items():
         if k not in own:
             continue
@@ -104,10 +120,7 @@ def init_from_weights(model, src: dict, src_lambdas=None) -> tuple[int, int]:
             new_state[k] = w
             widened += 1
             continue
-        if t.dim() != v.dim() or any(a < b for a, b in zip(t.shape, v.shape)):
-            continue
-        allowed = grown_m + (grown_ns if k.startswith("g_s.") else grown_na if k.startswith("g_a.") else ())
-        if not all(a == b or a in allowed for a, b in zip(t.shape, v.shape)):
+        if k not in widenable:
             continue
         w = t.clone()  # outside the source's slice: the model's own init (GDN couplings start at exactly zero)
         w[tuple(slice(0, n) for n in v.shape)] = v
@@ -126,22 +139,17 @@ def init_from_weights(model, src: dict, src_lambdas=None) -> tuple[int, int]:
 
 
 def widened_regions(model, src: dict) -> dict[str, "torch.Tensor"]:
-    """For every tensor of ``model`` that is a widened copy of the source's (a larger ``m``, ``n_a`` or ``n_s``;
-    see :func:`init_from_weights`), a bool mask that is True outside the source's leading slice: the weights that
-    did not exist in the source. The per-rate gains are left out (they have their own learning rate). Depends
-    on the shapes only, so a resumed run recomputes it from ``--init-weights``."""
+    """For every tensor of ``model`` that :func:`init_from_weights` widens from the source's (a larger ``m``,
+    ``n_a`` or ``n_s``), a bool mask that is True outside the source's leading slice: the weights that did not
+    exist in the source. The per-rate gains are left out (they have their own learning rate). Depends on the
+    shapes only, so a resumed run recomputes it from ``--init-weights``."""
     import torch
 
     own = model.state_dict()
     masks = {}
-    for k, v in src.items():
-        t = own.get(k)
-        if k == "log_gain" or t is None or t.shape == v.shape or t.dim() != v.dim():
-            continue
-        if any(a < b for a, b in zip(t.shape, v.shape)):
-            continue
-        mask = torch.ones(t.shape, dtype=torch.bool)
-        mask[tuple(slice(0, n) for n in v.shape)] = False
+    for k in _widenable_keys(model, src) - {"log_gain"}:
+        mask = torch.ones(own[k].shape, dtype=torch.bool)
+        mask[tuple(slice(0, n) for n in src[k].shape)] = False
         masks[k] = mask
     return masks
 
@@ -224,7 +232,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
     if widen_lr_mult != 1.0:
         if not init_weights:
             raise ValueError("widen_lr_mult needs --init-weights (it speeds up what widening added)")
-        new_regions = {k: m.to(dev) for k, m in widened_regions(model, src).items() if k in params}
+        new_regions = {k: mask.to(dev) for k, mask in widened_regions(model, src).items() if k in params}
     if cluster_bands is not None:
         files = cube_files(data)
         sampler = CubeCropSampler(files, cluster_bands, crop, spectral=spectral)

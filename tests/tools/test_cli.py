@@ -118,3 +118,10 @@ def test_unknown_package_is_a_clear_error(tmp_path, capsys):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
     assert satcomp(["verify", "--package", "no-such-package", str(tmp_path / "a.png")]) == 2
     assert "no shipped package named 'no-such-package'" in capsys.readouterr().err
+
+
+def test_rd_refuses_a_dead_zone_outside_its_range(tmp_path, capsys):
+    for bad in ("0.5", "-0.1", "abc"):
+        with pytest.raises(SystemExit) as exc:
+            satcomp(["rd", "--package", "hp-rgb-q2", str(tmp_path), "--out", str(tmp_path / "rd"), "--deadzone", bad])
+        assert exc.value.code == 2 and "--deadzone" in capsys.readouterr().err

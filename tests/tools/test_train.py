@@ -147,6 +147,9 @@ def test_widened_regions_are_the_weights_the_source_lacked():
     g_a_last = masks["g_a.net.6.weight"]  # (M, N_a, k, k): new rows and new input columns
     assert g_a_last[16:].all() and g_a_last[:, 8:].all() and not g_a_last[:16, :8].any()
     assert masks["g_a.net.1.gamma"].sum() == 12 * 12 - 8 * 8
+    # the same rule as init_from_weights: another band count is not widening (its layers keep their own init)
+    cube = ScaleHyperprior(HyperpriorConfig(bands=8, n=8, m=16, nz=8, cluster_bands=8))
+    assert widened_regions(cube, narrow.state_dict()) == {}
 
 
 def test_widening_with_a_faster_learning_rate_for_the_new_weights(image_folder, tmp_path):
