@@ -38,6 +38,7 @@ from onboard.container import (
 )
 from onboard.errors import CorruptStreamError, UnsupportedInputError
 from onboard.padding import fade_pad
+from onboard.rd_quantise import DEFAULT_RD_WEIGHT, check_rd_weight, rd_multipliers, rd_quantise
 from onboard.spectral import DEFAULT_MIN_STD, fit_klt
 
 DEFAULT_TILE = 256
@@ -256,10 +257,23 @@ def quantise_latent(y: np.ndarray, deadzone: float = DEFAULT_DEADZONE) -> np.nda
     return (np.sign(y) * np.floor(np.abs(y) + (0.5 - deadzone))).astype(np.int32)
 
 
+def quantise_gained(package, y: np.ndarray, z_hat: np.ndarray, deadzone: float = DEFAULT_DEADZONE,
+                    rd_weight: float = DEFAULT_RD_WEIGHT) -> np.ndarray:
+    """The integers to send for the gained latent ``y`` (B, M, h, w) float32, given the hyper-latent ``z_hat``:
+    the RD choice of :mod:`onboard.rd_quantise` when ``rd_weight > 0`` and the package has distortion weights
+    (the scale indexes come from the normative integer h_s on ``z_hat``), else :func:`quantise_latent` with
+    ``deadzone``."""
+    mu = rd_multipliers(package, rd_weight) if rd_weight > 0 else None
+    if mu is None:
+        return quantise_latent(y, deadzone)
+    return rd_quantise(y, package.hyper_synthesis.indexes(z_hat), package.y_tables, mu)
+
+
 def analyse(package, x: np.ndarray, target: str, precision: str, threads: int | None,
-            deadzone: float = DEFAULT_DEADZONE) -> tuple[np.ndarray, np.ndarray]:
+            deadzone: float = DEFAULT_DEADZONE, rd_weight: float = DEFAULT_RD_WEIGHT
+            ) -> tuple[np.ndarray, np.ndarray]:
     """Run g_a and h_a: x (B, bands, H, W) float32 -> (y_hat int32, z_hat int32); ``y_hat`` from
-    :func:`quantise_latent` with ``deadzone``.
+    :func:`quantise_gained` (RD choice at ``rd_weight``, or the ``deadzone`` rounding).
 
     A format-2 package's graphs are the same for every rate point: ``h_a`` takes the un-gained ``y`` and the
     rate point's gain scales ``y`` before rounding (float32, as the format-1 graphs did inside)."""
@@ -270,7 +284,8 @@ def analyse(package, x: np.ndarray, target: str, precision: str, threads: int | 
     gain = package.gain
     if gain is not None:
         y = y * gain.reshape(1, -1, 1, 1)
-    return quantise_latent(y, deadzone), np.rint(z).astype(np.int32)
+    z_hat = np.rint(z).astype(np.int32)
+    return quantise_gained(package, y, z_hat, deadzone, rd_weight), z_hat
 
 
 def code_latents(package, y_hat: np.ndarray, z_hat: np.ndarray) -> tuple[list[bytes], np.ndarray]:
@@ -362,7 +377,8 @@ def encode_image(image: np.ndarray, package, target: str = "cpu", precision: str
                  tile: int | tuple[int, int] = DEFAULT_TILE, scene_id: int = 0,
                  acquisition_time: datetime = DEFAULT_ACQUISITION_TIME, threads: int | None = None,
                  progress: bool = False, band_order: str = "contiguous", spectral: str = "auto",
-                 klt_components: int | None = None, deadzone: float = DEFAULT_DEADZONE) -> CodedScene:
+                 klt_components: int | None = None, deadzone: float = DEFAULT_DEADZONE,
+                 rd_weight: float = DEFAULT_RD_WEIGHT) -> CodedScene:
     """Encode an (H, W) or (H, W, C) uint8/uint16/int16 array with a model package.
 
     ``package``: a :class:`~onboard.package.ModelPackage`, a zoo name or a package directory.
@@ -377,7 +393,10 @@ def encode_image(image: np.ndarray, package, target: str = "cpu", precision: str
     (:mod:`onboard.spectral`; far fewer samples to code for a hyperspectral cube), ``"none"`` the bands,
     ``"auto"`` (default) what the package was trained for. ``klt_components``: K (default: every component
     whose standard deviation is worth the package's error, :func:`klt_min_std`).
-    ``deadzone``: the latent rounding dead zone in [0, 0.5) (:func:`quantise_latent`; 0 is plain rounding).
+    ``rd_weight``: weight of the rate-distortion choice of each latent integer (:mod:`onboard.rd_quantise`;
+    default ``DEFAULT_RD_WEIGHT``); 0, or a package without distortion weights, rounds with ``deadzone`` instead,
+    the latent rounding dead zone in [0, 0.5) (:func:`quantise_latent`; 0 is plain rounding). The decoder
+    needs neither: it reads the integers sent.
     Returns a :class:`CodedScene` with one chunk per (tile, band or component group).
     """
     from onboard.package import PRECISIONS, TARGETS
@@ -391,10 +410,11 @@ def encode_image(image: np.ndarray, package, target: str = "cpu", precision: str
     arr, two_d = check_input(image, package)
     tile_h, tile_w = _tile_size(tile)
     check_deadzone(deadzone)  # before the first tile, like the checks above
+    check_rd_weight(rd_weight)
     package.session("g_a", precision, target, threads)  # fail early on a missing provider or file
 
     def analysis(x: np.ndarray):
-        return analyse(package, x, target, precision, threads, deadzone)
+        return analyse(package, x, target, precision, threads, deadzone, rd_weight)
 
     scene, _ = encode_array(arr, two_d, package, analysis, tile_h=tile_h, tile_w=tile_w, scene_id=scene_id,
                             acquisition_time=acquisition_time, progress=progress, band_order=band_order,

@@ -32,7 +32,8 @@ Two formats are read:
 ``manifest.json`` fields: ``format`` ("satcomp-model-package"), ``format_version``, ``package_id`` (sha256 hex of
 the canonical manifest without that field, which lists every file's sha256, shared ones included), ``name``,
 ``bitstream_version``, ``architecture`` (``type``, ``bands``, ``n``, ``m``, ``nz``, ``cluster_bands`` or null,
-``latent_stride``, ``hyper_stride``), ``rate`` (``index``, ``lambda``), ``scale_table``, ``files``, ``training``.
+``latent_stride``, ``hyper_stride``), ``rate`` (``index``, ``lambda``), ``scale_table``, ``files``, ``training``,
+and optionally ``encoder`` (hints only the encoder reads: ``distortion_per_step``).
 
 Loading verifies every file's hash and the package id, so a package whose files were changed is refused
 (:class:`PackageCorruptError`) instead of decoding garbage. Sessions of ONNX Runtime are created lazily and cached.
@@ -268,6 +269,26 @@ class ModelPackage:
         return g
 
     @cached_property
+    def distortion_per_step(self) -> np.ndarray | None:
+        """Encoder hint, float64 (M,): squared error (summed over the [0, 1]-normalised output samples) that one
+        step of each gained latent channel causes through ``g_s``, measured at export
+        (:func:`onboard.models.distortion.measure_distortion_per_step`); the encoder's RD quantiser
+        (:mod:`onboard.rd_quantise`) weighs it against bits. None for a package without it (the encoder then
+        rounds with a dead zone). The decoder never reads it."""
+        enc = self.manifest.get("encoder") or {}
+        d = enc.get("distortion_per_step")
+        if d is None:
+            return None
+        try:
+            arr = np.asarray(d, dtype=np.float64)
+        except (TypeError, ValueError):
+            arr = np.zeros(0)
+        if arr.shape != (self.latent_channels,) or not np.all(np.isfinite(arr)) or not np.all(arr > 0):
+            raise PackageCorruptError(f"package {self.name}: encoder.distortion_per_step must be "
+                                      f"{self.latent_channels} positive finite numbers")
+        return arr
+
+    @cached_property
     def inverse_gain(self) -> np.ndarray | None:
         """float32 ``1 / gain`` (M,), what the ground multiplies ``y_hat`` by before ``g_s``; None for format 1."""
         g = self.gain
@@ -399,6 +420,15 @@ def write_manifest(path: Path, manifest: dict, format_version: int = PACKAGE_FOR
     manifest = dict(manifest, files=files, format=PACKAGE_FORMAT, format_version=format_version)
     manifest["package_id"] = compute_package_id(manifest)
     (path / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return manifest
+
+
+def rewrite_manifest(path: Path, manifest: dict) -> dict:
+    """Write ``manifest`` (its ``files`` kept as they are, so shared files stay listed) to ``path`` with a
+    recomputed ``package_id``. For fields beside the files, such as the encoder hints. Returns it."""
+    manifest = dict(manifest)
+    manifest["package_id"] = compute_package_id(manifest)
+    (Path(path) / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from onboard.encoder import DEFAULT_DEADZONE, check_deadzone
+from onboard.rd_quantise import DEFAULT_RD_WEIGHT, check_rd_weight
 from tools.baselines import bd_rate, jpeg2000_bands, jpeg2000_image, klt_jpeg2000
 
 
@@ -43,10 +44,11 @@ def _is_cube(img: np.ndarray) -> bool:
 
 
 def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, echo=print, name: str = "",
-                   spectral: str = "auto", deadzone: float = DEFAULT_DEADZONE):
+                   spectral: str = "auto", deadzone: float = DEFAULT_DEADZONE,
+                   rd_weight: float = DEFAULT_RD_WEIGHT):
     """All points for one input: ``{method: [ {rate, psnr_db, ...}, ... ]}``. ``spectral``: the encoder's
-    mode for clustered packages (``auto``: each package's own); ``deadzone``: the encoder's latent rounding
-    dead zone (:func:`onboard.encoder.quantise_latent`)."""
+    mode for clustered packages (``auto``: each package's own); ``rd_weight`` and ``deadzone``: the encoder's
+    latent quantiser (:func:`onboard.encoder.encode_image`)."""
     import ground
     import onboard
     from onboard.encoder import bit_depth_of
@@ -63,7 +65,8 @@ def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, e
             try:
                 t0 = time.perf_counter()
                 coded = onboard.encode_image(img, pkg, precision=prec,
-                                             spectral=spectral if pkg.cluster_bands else "auto", deadzone=deadzone)
+                                             spectral=spectral if pkg.cluster_bands else "auto", deadzone=deadzone,
+                                             rd_weight=rd_weight)
                 t1 = time.perf_counter()
             except UnsupportedInputError as exc:
                 echo(f"  {name}: {pkg.name} skipped ({exc})")
@@ -208,6 +211,13 @@ def _deadzone_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _rd_weight_arg(text: str) -> float:
+    try:
+        return check_rd_weight(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--package", action="append", required=True,
                    help="zoo name or package directory; repeat for each rate point (or give a family prefix "
@@ -219,7 +229,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="use only the first N inputs")
     p.add_argument("--deadzone", type=_deadzone_arg, default=DEFAULT_DEADZONE,
                    help=f"latent rounding dead zone of the encoder in [0, 0.5) (default {DEFAULT_DEADZONE}; "
-                        "0 is plain rounding)")
+                        "0 is plain rounding); used where the RD choice is off or the package has no "
+                        "distortion weights")
+    p.add_argument("--rd-weight", type=_rd_weight_arg, default=DEFAULT_RD_WEIGHT,
+                   help=f"weight of the encoder's rate-distortion choice of each latent integer (default "
+                        f"{DEFAULT_RD_WEIGHT:g}; 0 turns it off)")
     p.add_argument("--spectral", choices=("auto", "none", "klt"), default="auto",
                    help="clustered packages: code bands (none), spectral KLT components (klt) or what each "
                         "package was trained for (auto)")
@@ -250,7 +264,8 @@ def run(args: argparse.Namespace) -> int:
         img = read_array(f)
         t = time.perf_counter()
         points, cube = evaluate_input(img, packages, args.precision, args.baseline_points, name=f.name,
-                                      spectral=args.spectral, deadzone=args.deadzone)
+                                      spectral=args.spectral, deadzone=args.deadzone,
+                                      rd_weight=args.rd_weight)
         if not points:
             continue
         if cube_mode is None:
@@ -267,7 +282,8 @@ def run(args: argparse.Namespace) -> int:
     summary = summarise(per_input, args.precision)
     unit = "bits per pixel per band" if cube_mode else "bits per pixel"
     doc = {"rate_unit": unit, "packages": [p.name for p in packages], "inputs": [pi["file"] for pi in per_input],
-           "deadzone": args.deadzone,
+           "deadzone": args.deadzone, "rd_weight": args.rd_weight,
+           "rd_quantiser": {p.name: p.distortion_per_step is not None for p in packages},
            **summary, "per_input": per_input}
     # JSON has no NaN: a BD-rate that cannot be computed (no PSNR overlap) is written as null
     doc["bd_rate_percent"] = {k: (None if math.isnan(v) else v) for k, v in doc["bd_rate_percent"].items()}

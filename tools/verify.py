@@ -37,7 +37,7 @@ def torch_analysis(package):
         import torch
     except ImportError:
         return None
-    from onboard.encoder import quantise_latent
+    from onboard.encoder import quantise_gained
     from onboard.models.export import torch_reference
 
     mods = torch_reference(package)
@@ -46,7 +46,8 @@ def torch_analysis(package):
         with torch.no_grad():
             y = mods["g_a"](torch.from_numpy(x))
             z = mods["h_a"](y)
-        return quantise_latent(y.numpy()), np.rint(z.numpy()).astype(np.int32)
+        z_hat = np.rint(z.numpy()).astype(np.int32)
+        return quantise_gained(package, y.numpy(), z_hat), z_hat
 
     return analysis
 

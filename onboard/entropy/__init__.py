@@ -25,6 +25,7 @@ from onboard.entropy.coder import (
     encode_batch,
     encode_with_indexes,
     ideal_bits,
+    symbol_bits,
 )
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "encode_with_indexes",
     "gaussian_tables",
     "ideal_bits",
+    "symbol_bits",
     "quantize_pmf",
     "tables_from_pmfs",
 ]

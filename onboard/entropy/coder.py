@@ -319,9 +319,17 @@ def decode_batch(datas: Sequence[bytes], index_arrays: Sequence, tables: CdfTabl
 
 
 # ---------------------------------------------------------------------------------------------------------
-def ideal_bits(symbols, indexes, tables: CdfTables) -> float:
-    """Information content ``-sum(log2 p)`` of ``symbols`` under the quantised tables; an escaped value counts
-    the escape symbol plus its bypass bits (6 + nb)."""
+def symbol_bits(symbols, indexes, tables: CdfTables) -> np.ndarray:
+    """Code length in bits of each value of ``symbols`` (float64, same shape) under the quantised tables:
+    ``precision - log2(freq)``; an escaped value costs the escape symbol plus its bypass bits (6 + nb).
+
+    Example:
+        >>> from onboard.entropy import gaussian_tables, default_scale_table
+        >>> t = gaussian_tables(default_scale_table())
+        >>> b = symbol_bits(np.array([0, 1, 200]), np.array([10, 10, 10]), t)
+        >>> bool(b[0] < b[1] < b[2])
+        True
+    """
     _check_tables(tables)
     sym = _as_int32(symbols, "symbols").astype(np.int64)
     idx = _as_int32(indexes, "indexes").astype(np.int64)
@@ -332,14 +340,14 @@ def ideal_bits(symbols, indexes, tables: CdfTables) -> float:
     if bad >= 0:
         _raise_bad_index(idx, bad, tables.n_tables)
     if sym.size == 0:
-        return 0.0
+        return np.zeros(np.shape(symbols), dtype=np.float64)
     cdfs = tables.cdfs.astype(np.int64)
     n_real = tables.cdf_lengths.astype(np.int64)[idx] - 2
     v = sym - tables.offsets.astype(np.int64)[idx]
     esc = (v < 0) | (v >= n_real)
     s = np.where(esc, n_real, v)
     freq = cdfs[idx, s + 1] - cdfs[idx, s]
-    bits = float(np.sum(tables.precision - np.log2(freq.astype(np.float64))))
+    bits = tables.precision - np.log2(freq.astype(np.float64))
     if esc.any():
         ve, nr = v[esc], n_real[esc]
         u = np.where(ve < 0, -2 * ve - 1, 2 * (ve - nr))
@@ -348,5 +356,11 @@ def ideal_bits(symbols, indexes, tables: CdfTables) -> float:
         # exact bit length (float log2 can be off by one near powers of two)
         nb = np.where((np.int64(1) << nb) > w, nb - 1, nb)
         nb = np.where((np.int64(1) << (nb + 1)) <= w, nb + 1, nb)
-        bits += float(np.sum(K.ESC_LEN_BITS + nb))
-    return bits
+        bits[esc] += K.ESC_LEN_BITS + nb
+    return bits.reshape(np.shape(symbols))
+
+
+def ideal_bits(symbols, indexes, tables: CdfTables) -> float:
+    """Information content ``-sum(log2 p)`` of ``symbols`` under the quantised tables; an escaped value counts
+    the escape symbol plus its bypass bits (6 + nb). The sum of :func:`symbol_bits`."""
+    return float(np.sum(symbol_bits(symbols, indexes, tables)))

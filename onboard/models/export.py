@@ -359,14 +359,16 @@ def _write_shared_files(model: ScaleHyperprior, out: Path, calibration: list[np.
 
 def export_family(model: ScaleHyperprior, rate_indexes: Iterable[int], out_root: str | Path,
                   calibration: list[np.ndarray], names: Iterable[str], training: dict | None = None,
-                  cluster_bands: int | None = None, overwrite: bool = False, int8_float_convs: int = 1
-                  ) -> list[Path]:
+                  cluster_bands: int | None = None, overwrite: bool = False, int8_float_convs: int = 1,
+                  distortion_weights: bool = True) -> list[Path]:
     """Write one format-2 package per rate point into ``out_root/<name>`` (the shared files into
     ``out_root/_shared``), load each back verified, and return their paths.
 
     ``calibration``: float32 arrays (1, bands, H, W) in [0, 1], H and W multiples of 64 (the int8 activation
     ranges). ``int8_float_convs``: how many of g_a's last main convs stay float in the int8 graph
-    (:func:`onboard.models.int8.float_convs`)."""
+    (:func:`onboard.models.int8.float_convs`). ``distortion_weights``: measure each package's encoder hint
+    for the RD quantiser (:mod:`onboard.models.distortion`; about 30 s per rate point for the shipped widths)."""
+    from onboard.models.distortion import add_distortion_weights
     from onboard.package import RATE_FILE, share_files
 
     rate_indexes, names = list(rate_indexes), list(names)
@@ -417,6 +419,8 @@ def export_family(model: ScaleHyperprior, rate_indexes: Iterable[int], out_root:
             write_manifest(out, manifest)
             share_files(out, list(SHARED_FILES))
             load_package(out)  # verify what was written
+            if distortion_weights:
+                add_distortion_weights(out)
             paths.append(out)
     return paths
 
