@@ -242,10 +242,9 @@ def quantise_latent(y: np.ndarray, deadzone: float = DEFAULT_DEADZONE) -> np.nda
     on the 26 RGB dev images against JPEG 2000, and +31.44 / +29.91 / +29.42 / +29.42 / +30.01 % for cc-klt on
     the 4 dev cubes against KLT + JPEG 2000 (0.15 / 0.2: +33.0 / +37.6 %). ``satcomp rd`` with the default
     0.05 (``--deadzone 0`` for plain rounding): hp-rgb -6.41 % on the averaged curves (-5.11 % plain), cc-klt
-    +28.73 % (+31.24 % plain). A rate–distortion choice per value (bits from the entropy model, distortion
-    weighted by a measured g_s sensitivity) did better still at one weight and worse at another (same method;
-    first 6 RGB dev images: -12.53 / -5.77 % at weights 4 / 1 against -10.75 % here; cc-klt +26.84 % at 4) and
-    is not implemented yet: it needs that sensitivity per package.
+    +28.73 % (+31.24 % plain). The rate-distortion choice per value (:mod:`onboard.rd_quantise`) has replaced
+    it for packages with distortion weights (hp-rgb -9.06 %, cc-klt +25.89 % at its default weight 2.5); this
+    rounding remains for packages without them and for ``rd_weight=0``.
 
     >>> quantise_latent(np.array([0.54, 0.56, -1.52, -1.56, 2.5, 3.5]), 0.05).tolist()
     [0, 1, -1, -2, 2, 3]
@@ -258,22 +257,25 @@ def quantise_latent(y: np.ndarray, deadzone: float = DEFAULT_DEADZONE) -> np.nda
 
 
 def quantise_gained(package, y: np.ndarray, z_hat: np.ndarray, deadzone: float = DEFAULT_DEADZONE,
-                    rd_weight: float = DEFAULT_RD_WEIGHT) -> np.ndarray:
+                    rd_weight: float = DEFAULT_RD_WEIGHT, indexes: np.ndarray | None = None) -> np.ndarray:
     """The integers to send for the gained latent ``y`` (B, M, h, w) float32, given the hyper-latent ``z_hat``:
     the RD choice of :mod:`onboard.rd_quantise` when ``rd_weight > 0`` and the package has distortion weights
-    (the scale indexes come from the normative integer h_s on ``z_hat``), else :func:`quantise_latent` with
-    ``deadzone``."""
+    (the scale indexes from the normative integer h_s on ``z_hat``, or ``indexes`` if given), else
+    :func:`quantise_latent` with ``deadzone``."""
     mu = rd_multipliers(package, rd_weight) if rd_weight > 0 else None
     if mu is None:
         return quantise_latent(y, deadzone)
-    return rd_quantise(y, package.hyper_synthesis.indexes(z_hat), package.y_tables, mu)
+    if indexes is None:
+        indexes = package.hyper_synthesis.indexes(z_hat)
+    return rd_quantise(y, indexes, package.y_tables, mu)
 
 
 def analyse(package, x: np.ndarray, target: str, precision: str, threads: int | None,
             deadzone: float = DEFAULT_DEADZONE, rd_weight: float = DEFAULT_RD_WEIGHT
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """Run g_a and h_a: x (B, bands, H, W) float32 -> (y_hat int32, z_hat int32); ``y_hat`` from
-    :func:`quantise_gained` (RD choice at ``rd_weight``, or the ``deadzone`` rounding).
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run g_a and h_a: x (B, bands, H, W) float32 -> (y_hat int32, z_hat int32, scale indexes int32);
+    ``y_hat`` from :func:`quantise_gained` (RD choice at ``rd_weight``, or the ``deadzone`` rounding), the
+    indexes from the normative integer h_s on ``z_hat`` (what :func:`code_latents` codes ``y_hat`` with).
 
     A format-2 package's graphs are the same for every rate point: ``h_a`` takes the un-gained ``y`` and the
     rate point's gain scales ``y`` before rounding (float32, as the format-1 graphs did inside)."""
@@ -285,15 +287,19 @@ def analyse(package, x: np.ndarray, target: str, precision: str, threads: int | 
     if gain is not None:
         y = y * gain.reshape(1, -1, 1, 1)
     z_hat = np.rint(z).astype(np.int32)
-    return quantise_gained(package, y, z_hat, deadzone, rd_weight), z_hat
+    indexes = package.hyper_synthesis.indexes(z_hat)
+    return quantise_gained(package, y, z_hat, deadzone, rd_weight, indexes), z_hat, indexes
 
 
-def code_latents(package, y_hat: np.ndarray, z_hat: np.ndarray) -> tuple[list[bytes], np.ndarray]:
+def code_latents(package, y_hat: np.ndarray, z_hat: np.ndarray, indexes: np.ndarray | None = None
+                 ) -> tuple[list[bytes], np.ndarray]:
     """Entropy-code a batch of latents (one chunk per batch item) with the package's frozen tables.
-    Returns the chunk payloads and the scale indexes the normative integer h_s chose."""
+    Returns the chunk payloads and the scale indexes the normative integer h_s chose (``indexes``, if the
+    caller already has them from ``z_hat``, saves computing them again)."""
     from onboard.entropy import encode_batch
 
-    indexes = package.hyper_synthesis.indexes(z_hat)
+    if indexes is None:
+        indexes = package.hyper_synthesis.indexes(z_hat)
     if indexes.shape != y_hat.shape:
         raise ValueError(f"hyper-synthesis gives {indexes.shape} indexes for latents {y_hat.shape}")
     nz = z_hat.shape[1]
@@ -318,7 +324,7 @@ def encode_array(arr: np.ndarray, two_d: bool, package, analysis, *, tile_h: int
                  keep_latents: bool = False, band_order: str = "contiguous", spectral: str = "auto",
                  klt_components: int | None = None) -> tuple[CodedScene, dict[int, ChunkLatents]]:
     """Encode a checked (H, W, C) array with an analysis function ``x (B, bands, h, w) float32 ->
-    (y_hat int32, z_hat int32)``. Returns the scene and, with ``keep_latents``, chunk -> latents."""
+    (y_hat int32, z_hat int32[, scale indexes int32])``. Returns the scene and, with ``keep_latents``, chunk -> latents."""
     h, w, c = arr.shape
     if band_order not in ("contiguous", "correlation"):
         raise ValueError(f"band_order must be 'contiguous' or 'correlation', got {band_order!r}")
@@ -356,8 +362,8 @@ def encode_array(arr: np.ndarray, two_d: bool, package, analysis, *, tile_h: int
 
         it = tqdm(slots, desc="encode", unit="tile")
     for slot in it:
-        y_hat, z_hat = analysis(_tile_batch(norm, slot, groups))
-        payloads, indexes = code_latents(package, y_hat, z_hat)
+        y_hat, z_hat, *known = analysis(_tile_batch(norm, slot, groups))  # known: the indexes, if computed
+        payloads, indexes = code_latents(package, y_hat, z_hat, known[0] if known else None)
         base = header.chunk_index(slot.row, slot.col, 0)
         chunks.extend(Chunk(base + g, p) for g, p in enumerate(payloads))
         if keep_latents:

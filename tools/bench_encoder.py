@@ -2,7 +2,10 @@
 
 Prints the median and p95 over ``--runs`` runs for each variant and their ratio (the anchor is fp32, measured
 in the same run), with MACs per pixel and parameter counts from the ONNX graphs (hw_profiles.onnx_cost).
-Real image content (a crop of the bundled Landsat 7 sample) is used, so activations are realistic.
+Real image content (a crop of the bundled Landsat 7 sample) is used, so activations are realistic. A second
+line per package times the latent quantiser that follows ``g_a``: dead-zone rounding against the
+rate-distortion choice (:mod:`onboard.rd_quantise`; it reads the scale indexes of the integer h_s, which the
+entropy coder needs anyway and which are timed beside it), as a share of the int8 ``g_a`` + ``h_a`` time.
 
     python tools/bench_encoder.py [--package hp-rgb-q2] [--tile 512] [--runs 20] [--threads 1]
 """
@@ -55,7 +58,38 @@ def main(argv=None) -> int:
             ratio = res["fp32"].median_s / lat.median_s
             print(f"{pkg.name:<14}{v:<8}{1e3 * lat.median_s:10.1f}{1e3 * lat.p95_s:9.1f}{macs:9.0f}{params:10,d}"
                   f"{ratio:8.2f}x")
+        q = quantiser_times(pkg, x, args.runs, args.threads)
+        base = res["int8"].median_s
+        print(f"{'':<14}quantiser per tile: dead zone {1e3 * q['deadzone']:.1f} ms ({q['deadzone'] / base:.1%} of int8), "
+              f"RD choice {1e3 * q['rd']:.1f} ms ({q['rd'] / base:.1%}); integer h_s indexes "
+              f"{1e3 * q['indexes']:.1f} ms ({q['indexes'] / base:.1%}, both quantisers' coder needs them)"
+              + ("" if pkg.distortion_per_step is not None else " [package has no distortion weights: dead zone]"))
     return 0
+
+
+def quantiser_times(pkg, x: np.ndarray, runs: int, threads: int) -> dict[str, float]:
+    """Median seconds of the dead-zone rounding, of the RD choice (given the indexes) and of the integer h_s
+    indexes, on one tile's latent."""
+    import time
+
+    from onboard.encoder import quantise_gained, quantise_latent
+
+    y = pkg.session("g_a", "int8", "cpu", threads).run(None, {"x": x})[0]
+    z_hat = np.rint(pkg.session("h_a", "int8", "cpu", threads).run(None, {"y": y})[0]).astype(np.int32)
+    yg = y * pkg.gain.reshape(1, -1, 1, 1) if pkg.gain is not None else y
+    idx = pkg.hyper_synthesis.indexes(z_hat)
+    quantise_gained(pkg, yg, z_hat, indexes=idx)  # compile the kernel
+    out = {}
+    for key, fn in (("deadzone", lambda: quantise_latent(yg)),
+                    ("rd", lambda: quantise_gained(pkg, yg, z_hat, indexes=idx)),
+                    ("indexes", lambda: pkg.hyper_synthesis.indexes(z_hat))):
+        ts = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+        out[key] = float(np.median(ts))
+    return out
 
 
 if __name__ == "__main__":
