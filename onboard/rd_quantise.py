@@ -35,11 +35,13 @@ from numba import njit
 
 DEFAULT_RD_WEIGHT = 2.5
 """Multiplier of the package's bits-per-squared-error exchange rate (module docstring). Swept on the
-development data, int8, BD-rate on the averaged curves (``satcomp rd --rd-weight W`` gives each point; the
-JPEG 2000 anchors are deterministic): hp-rgb on the 26 RGB dev images against JPEG 2000, weights
-0 (dead zone 0.05) / 1 / 1.5 / 2 / 2.5 / 3 / 4 / 8: -6.41 / -6.90 / -8.50 / -8.97 / -9.06 / -9.02 / -8.74 /
--7.70 %; cc-klt on the 4 dev cubes against KLT + JPEG 2000, 0 / 1 / 1.5 / 2 / 2.5 / 3 / 4: +28.73 / +26.94 /
-+26.02 / +25.80 / +25.89 / +26.08 / +26.63 %."""
+development data, int8, by re-encoding the learned points at each weight against the fixed anchor points of one
+``satcomp rd`` run with the dead zone (BD-rate on the averaged curves): hp-rgb on the 26 RGB dev images against
+JPEG 2000, weights 0 (dead zone 0.05) / 1 / 1.5 / 2 / 2.5 / 3 / 4 / 8: -6.41 / -6.90 / -8.50 / -8.97 / -9.06 /
+-9.02 / -8.74 / -7.70 %; cc-klt on the 4 dev cubes against KLT + JPEG 2000, 0 / 1 / 1.5 / 2 / 2.5 / 3 / 4:
++28.73 / +26.94 / +26.02 / +25.80 / +25.89 / +26.08 / +26.63 %. A ``satcomp rd`` run places its anchor points
+by the learned rates, so its own figures differ a little: at 2.5, hp-rgb -8.17 % (averaged curves; -8.40 % mean
+per image), cc-klt +24.31 % (+24.82 % per cube)."""
 
 
 def check_rd_weight(weight: float) -> float:
