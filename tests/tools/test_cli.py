@@ -81,6 +81,8 @@ def test_rd_command_writes_table_plot_and_json(tiny_package, tmp_path):
     doc = json.loads((tmp_path / "rd" / "rd.json").read_text())
     assert set(doc["average"]) == {"learned-int8", "learned-fp32", "jpeg2000"}
     assert doc["rate_unit"] == "bits per pixel" and len(doc["per_input"]) == 2
+    # the encoder's quantiser is on record: the default RD weight, and which packages had weights for it
+    assert doc["rd_weight"] == 2.5 and doc["rd_quantiser"] == {tiny_package.name: True}
     assert (tmp_path / "rd" / "rd.png").stat().st_size > 0
     for pi in doc["per_input"]:
         base, learned = pi["points"]["jpeg2000"], pi["points"]["learned-int8"]
@@ -125,3 +127,10 @@ def test_rd_refuses_a_dead_zone_outside_its_range(tmp_path, capsys):
         with pytest.raises(SystemExit) as exc:
             satcomp(["rd", "--package", "hp-rgb-q2", str(tmp_path), "--out", str(tmp_path / "rd"), "--deadzone", bad])
         assert exc.value.code == 2 and "--deadzone" in capsys.readouterr().err
+
+
+def test_rd_refuses_a_negative_or_non_finite_rd_weight(tmp_path, capsys):
+    for bad in ("-1", "nan", "inf", "abc"):
+        with pytest.raises(SystemExit) as exc:
+            satcomp(["rd", "--package", "hp-rgb-q2", str(tmp_path), "--out", str(tmp_path / "rd"), "--rd-weight", bad])
+        assert exc.value.code == 2 and "--rd-weight" in capsys.readouterr().err
