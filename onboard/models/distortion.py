@@ -57,18 +57,20 @@ def measurement_input(bands: int, crop: int = DEFAULT_CROP) -> np.ndarray:
 
 def measure_distortion_per_step(package, x: np.ndarray | None = None, spacing: int = DEFAULT_SPACING,
                                 threads: int | None = None) -> np.ndarray:
-    """``d_c`` (float64, (M,)) of a format-2 ``package`` (module docstring); ``x`` (N, bands, H, W) float32
-    overrides the sample input (H, W multiples of 64)."""
-    if package.gain is None:
-        raise ValueError(f"package {package.name}: distortion weights need a format-2 package (a rate gain)")
+    """``d_c`` (float64, (M,)) of ``package`` (module docstring); ``x`` (N, bands, H, W) float32 overrides the
+    sample input (H, W multiples of 64). A format-1 package's graphs carry its gain (``g_a`` gives the gained
+    latent, ``g_s`` takes it), a format-2 package's gain is applied here as the runtime does."""
     if x is None:
         x = measurement_input(package.cluster_bands or package.bands)
     if spacing < 1:
         raise ValueError(f"spacing must be >= 1, got {spacing}")
     g_a = package.session("g_a", "fp32", "cpu", threads)
     g_s = package.session("g_s", "fp32", "cpu", threads)
-    gain = package.gain.reshape(1, -1, 1, 1)
-    inv = package.inverse_gain.reshape(1, -1, 1, 1)
+    if package.gain is None:  # format 1
+        gain = inv = np.ones((1, package.latent_channels, 1, 1), dtype=np.float32)
+    else:
+        gain = package.gain.reshape(1, -1, 1, 1)
+        inv = package.inverse_gain.reshape(1, -1, 1, 1)
     q = np.rint(g_a.run(None, {"x": x})[0] * gain)
     n, m, h, w = q.shape
     rows = np.arange(spacing // 2, h, spacing)

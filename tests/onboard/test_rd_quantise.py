@@ -134,6 +134,28 @@ def test_distortion_weights_add_up_positions_that_do_not_overlap(tiny_package):
         np.testing.assert_allclose(d[c], np.mean(one), rtol=1e-3)
 
 
+def test_distortion_weights_of_a_format_1_package_use_its_graphs_gain():
+    """A format-1 package (the cc-b8 family) has its gain inside g_a and g_s: one step of the gained latent is
+    one unit of g_s's input."""
+    from onboard.models.distortion import measure_distortion_per_step, measurement_input
+    from onboard.zoo import load
+
+    pkg = load("cc-b8-q0")
+    assert pkg.gain is None
+    x = measurement_input(8, crop=128)  # 8 x 8 latent: the one grid position (3, 3)
+    d = measure_distortion_per_step(pkg, x=x, spacing=6)
+    q = np.rint(pkg.session("g_a").run(None, {"x": x})[0])
+    g_s = pkg.session("g_s")
+    base = g_s.run(None, {"y_hat": q.astype(np.float32)})[0].astype(np.float64)
+    c = int(np.argmax(d))
+    sse = []
+    for step in (1.0, -1.0):
+        p = q.copy()
+        p[0, c, 3, 3] += step
+        sse.append(np.sum((g_s.run(None, {"y_hat": p.astype(np.float32)})[0] - base) ** 2))
+    np.testing.assert_allclose(d[c], np.mean(sse), rtol=1e-4)
+
+
 def test_rd_choice_decodes_bit_exactly_and_lowers_the_rd_cost(tiny_package):
     """The RD choice is the encoder's alone: it decodes bit-exactly, and at weight 1 its cost in the package's
     own units (bits + lambda * 255^2 * squared error) is below plain rounding's."""
@@ -176,12 +198,13 @@ def test_encoder_falls_back_to_the_dead_zone_without_weights(tiny_package, tmp_p
         onboard.encode_image(img, tiny_package, rd_weight=-1.0)
 
 
-def test_shipped_image_packages_carry_weights():
-    """The recommended families encode with the RD choice (their manifests carry the weights)."""
+def test_every_shipped_package_carries_weights():
+    """Every shipped package encodes with the RD choice (its manifest carries the weights)."""
     from onboard.zoo import available, load
 
-    for name in available():
-        if name.startswith(("hp-rgb-", "cc-klt-")):
-            pkg = load(name)
-            assert pkg.distortion_per_step is not None, name
-            assert json.loads((pkg.path / "manifest.json").read_text())["encoder"]["measured"]
+    names = available()
+    assert names
+    for name in names:
+        pkg = load(name)
+        assert pkg.distortion_per_step is not None, name
+        assert json.loads((pkg.path / "manifest.json").read_text())["encoder"]["measured"]
