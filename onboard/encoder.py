@@ -324,7 +324,8 @@ def encode_array(arr: np.ndarray, two_d: bool, package, analysis, *, tile_h: int
                  keep_latents: bool = False, band_order: str = "contiguous", spectral: str = "auto",
                  klt_components: int | None = None) -> tuple[CodedScene, dict[int, ChunkLatents]]:
     """Encode a checked (H, W, C) array with an analysis function ``x (B, bands, h, w) float32 ->
-    (y_hat int32, z_hat int32[, scale indexes int32])``. Returns the scene and, with ``keep_latents``, chunk -> latents."""
+    (y_hat int32, z_hat int32[, scale indexes int32])``. Returns the scene and, with ``keep_latents``,
+    chunk -> latents."""
     h, w, c = arr.shape
     if band_order not in ("contiguous", "correlation"):
         raise ValueError(f"band_order must be 'contiguous' or 'correlation', got {band_order!r}")

@@ -60,7 +60,8 @@ def main(argv=None) -> int:
                   f"{ratio:8.2f}x")
         q = quantiser_times(pkg, x, args.runs, args.threads)
         base = res["int8"].median_s
-        print(f"{'':<14}quantiser per tile: dead zone {1e3 * q['deadzone']:.1f} ms ({q['deadzone'] / base:.1%} of int8), "
+        print(f"{'':<14}quantiser per tile: dead zone {1e3 * q['deadzone']:.1f} ms "
+              f"({q['deadzone'] / base:.1%} of int8), "
               f"RD choice {1e3 * q['rd']:.1f} ms ({q['rd'] / base:.1%}); integer h_s indexes "
               f"{1e3 * q['indexes']:.1f} ms ({q['indexes'] / base:.1%}, both quantisers' coder needs them)"
               + ("" if pkg.distortion_per_step is not None else " [package has no distortion weights: dead zone]"))
