@@ -68,7 +68,8 @@ def onnx_indexes(package, z_hat: np.ndarray) -> np.ndarray:
 
 def verify_variant(image: np.ndarray, package, variant: str, *, analysis: Callable | None = None,
                    tile: int = 256, target: str = "cpu") -> VariantReport:
-    """Check one variant (``"int8"``, ``"fp32"``, or a name with its own ``analysis`` callable)."""
+    """Check one variant (``"int8"``, ``"fp32"``, or a name with its own ``analysis`` callable, which returns
+    ``(y_hat, z_hat, scale indexes)`` as :func:`onboard.encoder.analyse` does)."""
     from ground.decoder import decode_latents, decode_scene
     from onboard.encoder import bit_depth_of
     from onboard.zoo import resolve

@@ -9,10 +9,11 @@ Steps for a scene of shape (H, W) or (H, W, C):
    (:mod:`onboard.spectral`) that replace steps 1 and 2's bands, the transform sent in the header;
 3. tiling (default 256 x 256); each tile padded to a multiple of 64 by edge replication that fades to the
    tile's mean (:mod:`onboard.padding`: cheap to code, never decoded);
-4. ``y = g_a(x)``, ``z = h_a(y)`` with ONNX Runtime (fp32 or int8, CPU or CUDA), ``z_hat = rint(z)``,
-   ``y_hat`` = ``y`` rounded with a small dead zone (:func:`quantise_latent`: ``|y|`` just above a half-integer
-   goes down; the decoder is unaffected, it reads whatever integers were sent);
-5. the NORMATIVE integer hyper-synthesis gives the scale index of every ``y`` symbol from ``z_hat``;
+4. ``y = g_a(x)``, ``z = h_a(y)`` with ONNX Runtime (fp32 or int8, CPU or CUDA), ``z_hat = rint(z)``;
+5. the NORMATIVE integer hyper-synthesis gives the scale index of every ``y`` symbol from ``z_hat``, and
+   ``y_hat`` is chosen per value by rate and distortion at those indexes (:mod:`onboard.rd_quantise`: ``rint(y)``
+   or one step towards zero), or, for a package without distortion weights, ``y`` rounded with a small dead
+   zone (:func:`quantise_latent`); the decoder is unaffected, it reads whatever integers were sent;
 6. rANS: ``z_hat`` with the factorized tables (table = channel), ``y_hat`` with the Gaussian tables
    (table = index); one independent chunk per (tile, group):
    ``payload = uvarint(len(z_stream)) + z_stream + y_stream``.
@@ -324,8 +325,8 @@ def encode_array(arr: np.ndarray, two_d: bool, package, analysis, *, tile_h: int
                  keep_latents: bool = False, band_order: str = "contiguous", spectral: str = "auto",
                  klt_components: int | None = None) -> tuple[CodedScene, dict[int, ChunkLatents]]:
     """Encode a checked (H, W, C) array with an analysis function ``x (B, bands, h, w) float32 ->
-    (y_hat int32, z_hat int32[, scale indexes int32])``. Returns the scene and, with ``keep_latents``,
-    chunk -> latents."""
+    (y_hat int32, z_hat int32, scale indexes int32)`` (:func:`analyse`). Returns the scene and, with
+    ``keep_latents``, chunk -> latents."""
     h, w, c = arr.shape
     if band_order not in ("contiguous", "correlation"):
         raise ValueError(f"band_order must be 'contiguous' or 'correlation', got {band_order!r}")
@@ -363,8 +364,8 @@ def encode_array(arr: np.ndarray, two_d: bool, package, analysis, *, tile_h: int
 
         it = tqdm(slots, desc="encode", unit="tile")
     for slot in it:
-        y_hat, z_hat, *known = analysis(_tile_batch(norm, slot, groups))  # known: the indexes, if computed
-        payloads, indexes = code_latents(package, y_hat, z_hat, known[0] if known else None)
+        y_hat, z_hat, indexes = analysis(_tile_batch(norm, slot, groups))
+        payloads, indexes = code_latents(package, y_hat, z_hat, indexes)
         base = header.chunk_index(slot.row, slot.col, 0)
         chunks.extend(Chunk(base + g, p) for g, p in enumerate(payloads))
         if keep_latents:

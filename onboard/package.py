@@ -276,6 +276,8 @@ class ModelPackage:
         (:mod:`onboard.rd_quantise`) weighs it against bits. None for a package without it (the encoder then
         rounds with a dead zone). The decoder never reads it."""
         enc = self.manifest.get("encoder") or {}
+        if not isinstance(enc, dict):
+            raise PackageCorruptError(f"package {self.name}: manifest field encoder must be an object")
         d = enc.get("distortion_per_step")
         if d is None:
             return None

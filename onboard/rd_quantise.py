@@ -84,20 +84,20 @@ def rd_quantise(y: np.ndarray, indexes: np.ndarray, tables, mu: np.ndarray) -> n
     ``g_a``'s last layer); :func:`rd_quantise_reference` is the same choice in numpy, its test oracle.
     """
     from onboard.entropy._kernels import ESC_LEN_BITS
-    from onboard.entropy.coder import _check_tables
+    from onboard.entropy.coder import _bad_index, _check_tables, _prepared, _raise_bad_index
 
     y = np.asarray(y)
     mu = np.asarray(mu, dtype=np.float64)
     _check(y, indexes, mu)
     _check_tables(tables)
     idx = np.ascontiguousarray(indexes, dtype=np.int32)
-    if idx.size and (idx.min() < 0 or idx.max() >= tables.n_tables):
-        raise ValueError(f"scale indexes must be in 0..{tables.n_tables - 1}")
+    bad = _bad_index(idx.reshape(-1), tables.n_tables)
+    if bad >= 0:  # the coder's own typed error (IndexOutOfRangeError)
+        _raise_bad_index(idx.reshape(-1), bad, tables.n_tables)
+    cdfs, lengths, offsets, _, _, precision = _prepared(tables)  # the coder's cached kernel arguments
     m, h, w = y.shape[-3:]
     y4 = np.ascontiguousarray(y, dtype=np.float64).reshape(-1, m, h, w)
-    out = _choose(y4, idx.reshape(y4.shape), mu, np.ascontiguousarray(tables.cdfs, dtype=np.int64),
-                  np.ascontiguousarray(tables.offsets, dtype=np.int64),
-                  np.ascontiguousarray(tables.cdf_lengths, dtype=np.int64), int(tables.precision), ESC_LEN_BITS)
+    out = _choose(y4, idx.reshape(y4.shape), mu, cdfs, offsets, lengths, precision, ESC_LEN_BITS)
     return out.reshape(y.shape)
 
 

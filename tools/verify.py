@@ -47,7 +47,8 @@ def torch_analysis(package):
             y = mods["g_a"](torch.from_numpy(x))
             z = mods["h_a"](y)
         z_hat = np.rint(z.numpy()).astype(np.int32)
-        return quantise_gained(package, y.numpy(), z_hat), z_hat
+        indexes = package.hyper_synthesis.indexes(z_hat)
+        return quantise_gained(package, y.numpy(), z_hat, indexes=indexes), z_hat, indexes
 
     return analysis
 

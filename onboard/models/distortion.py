@@ -80,20 +80,22 @@ def measure_distortion_per_step(package, x: np.ndarray | None = None, spacing: i
     base = g_s.run(None, {"y_hat": (q * inv).astype(np.float32)})[0].astype(np.float64)
     grid = np.zeros((h, w), dtype=np.float64)
     grid[np.ix_(rows, cols)] = 1.0
+    q2, base2 = np.concatenate([q, q]), np.concatenate([base, base])  # items: n steps up, then n steps down
     d = np.zeros(m, dtype=np.float64)
     for c in range(m):
-        batch = np.concatenate([q, q])
+        batch = q2.copy()
         batch[:n, c] += grid
         batch[n:, c] -= grid
         out = g_s.run(None, {"y_hat": (batch * inv).astype(np.float32)})[0].astype(np.float64)
-        d[c] = np.sum((out - np.concatenate([base, base])) ** 2) / (2 * n * rows.size * cols.size)
+        d[c] = np.sum((out - base2) ** 2) / (2 * n * rows.size * cols.size)
     return np.maximum(d, np.finfo(np.float64).tiny)
 
 
 def add_distortion_weights(package_dir: str | Path, spacing: int = DEFAULT_SPACING,
                            threads: int | None = None) -> str:
-    """Measure ``package_dir``'s distortion weights and write them into its manifest (``encoder`` field);
-    return the new package id. The files do not change; the id does (it covers the manifest)."""
+    """Measure ``package_dir``'s distortion weights (loading it verifies its files) and write them into its
+    manifest (``encoder`` field); return the new package id. The files do not change; the id does (it covers
+    the manifest)."""
     from onboard.package import load_package, read_manifest, rewrite_manifest
 
     pkg = load_package(package_dir)
@@ -104,8 +106,7 @@ def add_distortion_weights(package_dir: str | Path, spacing: int = DEFAULT_SPACI
         "measured": f"fp32 g_s, sample {SAMPLE} {DEFAULT_CROP}x{DEFAULT_CROP}, +-1 step at latent positions "
                     f"{spacing} apart",
     }
-    rewrite_manifest(Path(package_dir), manifest)
-    return load_package(package_dir).package_id
+    return rewrite_manifest(Path(package_dir), manifest)["package_id"]
 
 
 def main(argv: list[str] | None = None) -> int:

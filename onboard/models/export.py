@@ -418,9 +418,9 @@ def export_family(model: ScaleHyperprior, rate_indexes: Iterable[int], out_root:
                                                   "scale")
             write_manifest(out, manifest)
             share_files(out, list(SHARED_FILES))
-            load_package(out)  # verify what was written
             if distortion_weights:
                 add_distortion_weights(out)
+            load_package(out)  # verify what was written
             paths.append(out)
     return paths
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import ground
 import onboard
 from ground.verify import verify_variant
-from onboard.entropy import default_scale_table, gaussian_tables, ideal_bits, symbol_bits
+from onboard.entropy import IndexOutOfRangeError, default_scale_table, gaussian_tables, ideal_bits, symbol_bits
 from onboard.package import PackageCorruptError, load_package, read_manifest, rewrite_manifest
 from onboard.rd_quantise import check_rd_weight, rd_multipliers, rd_quantise, rd_quantise_reference
 
@@ -95,7 +95,7 @@ def test_bad_arguments_are_typed_errors():
         rd_quantise(np.full_like(y, np.nan), idx, TABLES, np.ones(2))
     with pytest.raises(ValueError, match="mu must be finite"):
         rd_quantise(y, idx, TABLES, np.array([1.0, -1.0]))
-    with pytest.raises(ValueError, match="scale indexes"):
+    with pytest.raises(IndexOutOfRangeError, match="table index out of range"):
         rd_quantise(y, idx + 64, TABLES, np.ones(2))
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="rd_weight"):
@@ -193,6 +193,10 @@ def test_encoder_falls_back_to_the_dead_zone_without_weights(tiny_package, tmp_p
     manifest["encoder"] = {"distortion_per_step": [1.0] * (tiny_package.latent_channels - 1)}
     rewrite_manifest(dst, manifest)
     with pytest.raises(PackageCorruptError, match="distortion_per_step"):
+        _ = load_package(dst).distortion_per_step
+    manifest["encoder"] = [1.0, 2.0]
+    rewrite_manifest(dst, manifest)
+    with pytest.raises(PackageCorruptError, match="encoder must be an object"):
         _ = load_package(dst).distortion_per_step
     with pytest.raises(ValueError, match="rd_weight"):
         onboard.encode_image(img, tiny_package, rd_weight=-1.0)
