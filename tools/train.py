@@ -154,6 +154,34 @@ def widened_regions(model, src: dict) -> dict[str, "torch.Tensor"]:
     return masks
 
 
+def make_sampler(data: str, bands: int, crop: int, cluster_bands: int | None = None, spectral: str = "none",
+                 sampling: str = "area", image_mix: float = 0.0):
+    """The crop sampler a training run draws from: ``(sampler, files, inputs used)``. Image models get
+    :class:`onboard.models.data.CropSampler` over the ``bands``-band train files; clustered ones
+    (``cluster_bands=B``) :class:`onboard.models.data.CubeCropSampler` over the cubes (raw bands or spectral KLT
+    components), mixed with a share ``image_mix`` of RGB pseudo-components for KLT models of one band."""
+    from onboard.models.data import (
+        CropSampler, CubeCropSampler, MixedSampler, PseudoComponentSampler, collect_files, cube_files,
+    )
+
+    if cluster_bands is None:
+        files = collect_files(data, bands=bands)
+        sampler = CropSampler(files, bands=bands, crop=crop, sampling=sampling)
+        return sampler, files, len(sampler.images)
+    files = cube_files(data)
+    sampler = CubeCropSampler(files, cluster_bands, crop, spectral=spectral)
+    n_used = len(sampler.cubes)
+    if image_mix > 0:
+        if spectral != "klt" or cluster_bands != 1:
+            raise ValueError("image_mix trains KLT components of one band: needs spectral='klt' and "
+                             "cluster_bands=1")
+        rgb = CropSampler(collect_files(data, bands=3), bands=3, crop=crop, sampling=sampling)
+        pseudo = PseudoComponentSampler(rgb.images, crop, probabilities=rgb.probabilities)
+        sampler = MixedSampler(sampler, pseudo, image_mix)
+        n_used += len(rgb.images)
+    return sampler, files, n_used
+
+
 def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: float = 2e-4,
           seed: int = 0, bands: int = 3, n: int = 64, m: int = 96, nz: int = 48,
           lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.013, 0.025), qat_fraction: float = 0.15,
@@ -176,9 +204,6 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
     import torch
     from tqdm import tqdm
 
-    from onboard.models.data import (
-        CropSampler, CubeCropSampler, MixedSampler, PseudoComponentSampler, collect_files, cube_files,
-    )
     from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior
 
     torch.set_num_threads(threads)
@@ -233,22 +258,8 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
         if not init_weights:
             raise ValueError("widen_lr_mult needs --init-weights (it speeds up what widening added)")
         new_regions = {k: mask.to(dev) for k, mask in widened_regions(model, src).items() if k in params}
-    if cluster_bands is not None:
-        files = cube_files(data)
-        sampler = CubeCropSampler(files, cluster_bands, crop, spectral=spectral)
-        n_used = len(sampler.cubes)
-        if image_mix > 0:
-            if spectral != "klt" or cluster_bands != 1:
-                raise ValueError("image_mix trains KLT components of one band: needs spectral='klt' and "
-                                 "cluster_bands=1")
-            rgb = CropSampler(collect_files(data, bands=3), bands=3, crop=crop, sampling=sampling)
-            pseudo = PseudoComponentSampler(rgb.images, crop, probabilities=rgb.probabilities)
-            sampler = MixedSampler(sampler, pseudo, image_mix)
-            n_used += len(rgb.images)
-    else:
-        files = collect_files(data, bands=bands)
-        sampler = CropSampler(files, bands=bands, crop=crop, sampling=sampling)
-        n_used = len(sampler.images)
+    sampler, files, n_used = make_sampler(data, bands, crop, cluster_bands=cluster_bands, spectral=spectral,
+                                          sampling=sampling, image_mix=image_mix)
     rng = np.random.default_rng(seed + step)  # resume draws a fresh but reproducible stream
     (out_dir / "train_command.json").write_text(json.dumps({
         "command": f"satcomp train --data {data} --out {out} --steps {steps} --batch {batch} --crop {crop} "
@@ -322,7 +333,8 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="folder with manifest.json (its train files), any image folder, or a file")
+    p.add_argument("--data", required=True,
+                   help="folder with manifest.json (its train files), any image folder, or a file")
     p.add_argument("--out", required=True, help="run folder (resumes from its ckpt.pt)")
     p.add_argument("--steps", type=int, default=8000)
     p.add_argument("--batch", type=int, default=8)

@@ -1,0 +1,127 @@
+"""Ground-decoder fine-tuning: g_s alone learns from what the onboard encoder sends; the rewritten family keeps
+every onboard file byte for byte, so the bitstream does not change."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import ground  # noqa: E402
+import onboard  # noqa: E402
+from onboard.errors import PackageMismatchError  # noqa: E402
+from onboard.models.export import InferenceGDN  # noqa: E402
+from onboard.package import load_package  # noqa: E402
+from tests.conftest import build_tiny_package, tiny_images  # noqa: E402
+from tools.cli import main  # noqa: E402
+from tools.finetune_decoder import (  # noqa: E402
+    DECODER_FILE, FamilyMismatchError, check_family, decoder_from_package, finetune_decoder, sent_latents,
+    write_family,
+)
+
+SAMPLES = Path(__file__).resolve().parents[2] / "onboard" / "data"
+TINY = dict(crop=64, batch=2, threads=1, progress=False, checkpoint_every=2)
+
+
+@pytest.fixture(scope="module")
+def family(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fam")
+    paths = build_tiny_package(root / "tinyf", lambdas=(0.005, 0.02), family=True, name="tinyf", seed=5)
+    return [str(p) for p in paths]
+
+
+@pytest.fixture()
+def image_folder(tmp_path):
+    d = tmp_path / "data"
+    d.mkdir()
+    for f in SAMPLES.glob("*.png"):
+        shutil.copy(f, d / f.name)
+    return d
+
+
+def _held_out_mse(net, pkgs, images) -> float:
+    x = np.stack([(im[:64, :64].astype(np.float32) / 255.0).transpose(2, 0, 1) for im in images])
+    with torch.no_grad():
+        return float(np.mean([torch.mean((net(torch.from_numpy(sent_latents(p, x, "int8", 2.5)))
+                                          - torch.from_numpy(x)) ** 2).item() for p in pkgs]))
+
+
+def test_decoder_read_back_from_onnx_matches_the_package_decoder(family):
+    pkg = load_package(family[1])
+    rng = np.random.default_rng(0)
+    y = rng.integers(-4, 5, (1, pkg.latent_channels, 4, 4)).astype(np.float32)
+    onnx_out = pkg.session("g_s").run(None, {"y_hat": y * pkg.inverse_gain.reshape(1, -1, 1, 1)})[0]
+    with torch.no_grad():
+        torch_out = decoder_from_package(pkg)(torch.from_numpy(y * pkg.inverse_gain.reshape(1, -1, 1, 1))).numpy()
+    np.testing.assert_allclose(torch_out, onnx_out, rtol=1e-4, atol=1e-5)
+
+
+def test_finetuning_lowers_the_error_and_resumes(family, image_folder, tmp_path):
+    pkgs = [load_package(p) for p in family]
+    images = tiny_images(3, seed=11)
+    before = _held_out_mse(decoder_from_package(pkgs[0]), pkgs, images)
+    run = tmp_path / "run"
+    path = finetune_decoder(family, str(image_folder), str(run), steps=3, lr=1e-3, **TINY)
+    assert torch.load(path, weights_only=False)["step"] == 3
+    finetune_decoder(family, str(image_folder), str(run), steps=30, lr=1e-3, **TINY)
+    steps = [int(r.split(",")[0]) for r in (run / "train_log.csv").read_text().strip().splitlines()[1:]]
+    assert steps == list(range(1, 31))  # resumed at step 3, not restarted
+    net = decoder_from_package(pkgs[0])
+    net.load_state_dict(torch.load(run / "decoder.pt", weights_only=False)["g_s"])
+    for layer in net:  # the projection keeps every GDN valid
+        if isinstance(layer, InferenceGDN):
+            assert float(layer.gamma.detach().min()) >= 0.0 and float(layer.beta.detach().min()) > 0.0
+    after = _held_out_mse(net, pkgs, images)
+    assert after < 0.9 * before, (before, after)
+
+
+def test_rewritten_family_keeps_every_onboard_file_and_the_bitstream(family, image_folder, tmp_path):
+    run = tmp_path / "run"
+    finetune_decoder(family, str(image_folder), str(run), steps=4, lr=1e-3, **TINY)
+    out = write_family(family, str(run / "decoder.pt"), str(tmp_path / "zoo"))
+    img = tiny_images(3, seed=12)[0]
+    for src_path, new_path in zip(family, out):
+        src, new = load_package(src_path), load_package(new_path)
+        assert new.name == src.name and new.package_id != src.package_id
+        for name, digest in src.manifest["files"].items():
+            assert (new.manifest["files"][name] == digest) == (name != DECODER_FILE), name
+        finetune = new.manifest["training"]["decoder_finetune"]
+        assert finetune["source_id"] == src.package_id and finetune["step"] == 4
+        assert new.distortion_per_step is not None
+        # same onboard graphs: with the quantiser hint out of play the chunk payloads are identical
+        a = onboard.encode_image(img, src, rd_weight=0.0)
+        b = onboard.encode_image(img, new, rd_weight=0.0)
+        assert [c.payload for c in a.chunks] == [c.payload for c in b.chunks]
+        rec = ground.decode_image(b.to_bytes(), new)
+        assert rec.shape == img.shape and rec.dtype == img.dtype
+        with pytest.raises(PackageMismatchError):  # scenes name the package they were coded for
+            ground.decode_image(a.to_bytes(), new)
+
+
+def test_only_one_format2_family_is_accepted(family, tiny_package):
+    with pytest.raises(FamilyMismatchError):
+        check_family([])
+    with pytest.raises(FamilyMismatchError, match="share"):
+        check_family([load_package(family[0]), tiny_package])
+
+
+def test_cli_reports_a_mixed_family_as_a_usage_error(family, tiny_package, image_folder, tmp_path, capsys):
+    rc = main(["finetune-decoder", "--packages", family[0], str(tiny_package.path), "--data", str(image_folder),
+               "--out", str(tmp_path / "run"), "--steps", "1", "--no-progress"])
+    assert rc == 2 and "FamilyMismatchError" in capsys.readouterr().err
+
+
+def test_writing_a_family_over_itself_replaces_its_decoder(family, image_folder, tmp_path):
+    root = tmp_path / "zoo"
+    shutil.copytree(Path(family[0]).parent, root)
+    copies = [str(root / Path(p).name) for p in family]
+    old_g_s = load_package(copies[0]).file_path(DECODER_FILE)
+    run = tmp_path / "run"
+    finetune_decoder(copies, str(image_folder), str(run), steps=2, lr=1e-3, **TINY)
+    out = write_family(copies, str(run / "decoder.pt"), str(root), overwrite=True)
+    assert not old_g_s.exists()  # pruned: no package lists it any more
+    new_g_s = {load_package(p).file_path(DECODER_FILE) for p in out}
+    assert len(new_g_s) == 1 and next(iter(new_g_s)).is_file()

@@ -1,0 +1,270 @@
+"""Ground-decoder fine-tuning on the integers the onboard encoder actually sends.
+
+Training (``tools.train``) shows the synthesis ``g_s`` ``round(y * gain)`` from the float analysis. What the
+ground receives differs: the onboard ``g_a`` runs as int8, and the rate-distortion choice
+(:mod:`onboard.rd_quantise`) moves many values one step towards zero. This fine-tuning starts from a shipped
+format-2 family's own ``g_s`` (read back from its ONNX file) and trains it alone, on the exact integers the
+family's encoder produces for training crops (ONNX Runtime, the chosen precision, the RD choice):
+
+    loss = MSE(g_s(y_sent / gain_r), x)        r drawn per batch among the family's rate points
+
+then writes the family again with the new ``g_s``. Nothing onboard changes: every other file of every package
+is copied byte for byte (``g_a``, ``h_a``, the integer ``h_s``, the tables, the gains), so the bitstream, the
+scale indexes and the decoded latents are those of the source packages. The new packages differ in their
+``g_s`` file, in the distortion weights measured through it (:mod:`onboard.models.distortion`) and so in their
+ids.
+
+Example:
+    python -m tools.finetune_decoder --packages hp-rgb-q0 hp-rgb-q1 hp-rgb-q2 --data ../shared/data \\
+        --out runs/rgb_dec --steps 2000
+    python -m tools.finetune_decoder --packages hp-rgb-q0 hp-rgb-q1 hp-rgb-q2 --data ../shared/data \\
+        --out runs/rgb_dec --steps 2000 --write /tmp/zoo_dec
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from onboard.errors import SatcompError
+from onboard.rd_quantise import DEFAULT_RD_WEIGHT
+
+DECODER_FILE = "g_s.fp32.onnx"
+
+
+class FamilyMismatchError(SatcompError, ValueError):
+    """The packages given are not one format-2 family (they must share every graph and differ in rate only)."""
+
+
+def check_family(packages) -> None:
+    """Raise :class:`FamilyMismatchError` unless ``packages`` are format-2 rate points of one model: the same
+    architecture and the same ``g_s`` file (so one decoder serves them all)."""
+    if not packages:
+        raise FamilyMismatchError("no packages given")
+    first = packages[0]
+    for p in packages:
+        if p.gain is None:
+            raise FamilyMismatchError(f"package {p.name} is format 1 (its gain inside its graphs): the decoder "
+                                      f"fine-tuning needs a format-2 family")
+        if p.architecture != first.architecture or p.manifest["files"].get(DECODER_FILE) != \
+                first.manifest["files"].get(DECODER_FILE):
+            raise FamilyMismatchError(f"packages {first.name} and {p.name} do not share their g_s: not one family")
+
+
+def decoder_from_package(package):
+    """The torch ``g_s`` of a format-2 ``package`` (weights from its ONNX file), taking ``y_hat / gain``."""
+    from onboard.models.export import torch_reference
+
+    return torch_reference(package)["g_s"].net
+
+
+def sent_latents(package, x: np.ndarray, precision: str, rd_weight: float, threads: int = 1) -> np.ndarray:
+    """What the ground's ``g_s`` gets for the crops ``x`` (B, bands, H, W) float32 in [0, 1]: the integers the
+    onboard encoder sends divided by the rate point's gain, float32 (B, M, H/16, W/16)."""
+    from onboard.encoder import analyse
+
+    y_hat, _, _ = analyse(package, x, "cpu", precision, threads, rd_weight=rd_weight)
+    return y_hat.astype(np.float32) * package.inverse_gain.reshape(1, -1, 1, 1)
+
+
+def _project_gdn(net) -> None:
+    """Keep every GDN/IGDN valid after a step: gamma >= 0 and beta > 0 (its square root stays real)."""
+    import torch
+
+    from onboard.models.export import InferenceGDN
+
+    with torch.no_grad():
+        for layer in net:
+            if isinstance(layer, InferenceGDN):
+                layer.gamma.clamp_(min=0.0)
+                layer.beta.clamp_(min=1e-6)
+
+
+def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch: int = 2, crop: int = 256,
+                     lr: float = 1e-5, seed: int = 0, threads: int = 2, precision: str = "int8",
+                     rd_weight: float = DEFAULT_RD_WEIGHT, checkpoint_every: int = 250, progress: bool = True,
+                     sampling: str = "area", image_mix: float = 0.0) -> Path:
+    """Fine-tune the shared ``g_s`` of the family ``packages`` (zoo names or folders) on the latents they send
+    for random training crops of ``data`` (the training run's sampler: images, or cube crops for a clustered
+    family, with ``image_mix`` RGB pseudo-components for a KLT one). Writes ``out/decoder.pt`` (the g_s state
+    and the step; resumes from ``out/ckpt.pt``) and returns its path. The learning rate drops 10x for the last
+    15 % of the steps."""
+    import torch
+    from tqdm import tqdm
+
+    from onboard.zoo import resolve
+    from tools.train import make_sampler
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    pkgs = [resolve(p) for p in packages]
+    check_family(pkgs)
+    net = decoder_from_package(pkgs[0])
+    net.train()
+    params = list(net.parameters())
+    opt = torch.optim.Adam(params, lr=lr)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    step = 0
+    ckpt_path = out_dir / "ckpt.pt"
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        net.load_state_dict(ck["g_s"])
+        opt.load_state_dict(ck["opt"])
+        step = ck["step"]
+    first = pkgs[0]
+    sampler, _, n_used = make_sampler(data, first.bands, crop, cluster_bands=first.cluster_bands,
+                                      spectral=first.spectral, sampling=sampling, image_mix=image_mix)
+    (out_dir / "train_command.json").write_text(json.dumps({
+        "command": f"satcomp finetune-decoder --packages {' '.join(packages)} --data {data} --out {out} "
+                   f"--steps {steps} --batch {batch} --crop {crop} --lr {lr:g} --seed {seed} "
+                   f"--precision {precision} --rd-weight {rd_weight:g} --sampling {sampling}"
+                   + (f" --image-mix {image_mix:g}" if image_mix else ""),
+        "source_packages": {p.name: p.package_id for p in pkgs}, "inputs_used": n_used}, indent=2))
+    rng = np.random.default_rng(seed + step)
+    log_path = out_dir / "train_log.csv"
+    new_log = not log_path.exists()
+    log = open(log_path, "a")
+    if new_log:
+        log.write("step,package,psnr_db,elapsed_s\n")
+    bar = tqdm(total=steps, initial=step, disable=not progress, dynamic_ncols=True)
+    t0 = time.time()
+    while step < steps:
+        lr_now = lr if step < int(0.85 * steps) else lr * 0.1
+        for g in opt.param_groups:
+            g["lr"] = lr_now
+        k = int(rng.integers(len(pkgs)))
+        x = sampler.sample(batch, rng)
+        y_in = torch.from_numpy(sent_latents(pkgs[k], x, precision, rd_weight))
+        mse = torch.mean((net(y_in) - torch.from_numpy(x)) ** 2)
+        opt.zero_grad(set_to_none=True)
+        mse.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        _project_gdn(net)
+        step += 1
+        psnr = 10 * math.log10(1.0 / max(mse.item(), 1e-10))
+        bar.update(1)
+        bar.set_postfix(q=pkgs[k].name, psnr=f"{psnr:.2f}")
+        log.write(f"{step},{pkgs[k].name},{psnr:.3f},{time.time() - t0:.1f}\n")
+        if step % checkpoint_every == 0 or step == steps:
+            log.flush()
+            tmp = out_dir / "ckpt.pt.tmp"
+            torch.save({"g_s": net.state_dict(), "opt": opt.state_dict(), "step": step}, tmp)
+            tmp.replace(ckpt_path)
+            torch.save({"g_s": net.state_dict(), "step": step}, out_dir / "decoder.pt")
+    bar.close()
+    log.close()
+    return out_dir / "decoder.pt"
+
+
+def write_family(packages: list[str], decoder: str, out_root: str, overwrite: bool = False,
+                 distortion_weights: bool = True) -> list[Path]:
+    """Write the family ``packages`` again into ``out_root`` (format 2, one ``_shared`` store) with the
+    ``g_s`` of ``decoder`` (a :func:`finetune_decoder` result): every other file is copied unchanged, the
+    manifest records the fine-tuning (``training.decoder_finetune``), the distortion weights are measured
+    again through the new ``g_s``; shared files no package of ``out_root`` lists any more are deleted (the old
+    ``g_s`` when ``out_root`` is where the family came from). Returns the new package paths (each loaded back
+    and verified)."""
+    import tempfile
+    import warnings
+
+    import torch
+
+    from onboard.models.distortion import add_distortion_weights
+    from onboard.models.export import SHARED_FILES, SynthesisForExport, export_onnx, store_weights_float16
+    from onboard.package import load_package, prune_shared, read_manifest, share_files, write_manifest
+    from onboard.zoo import resolve
+
+    pkgs = [resolve(p) for p in packages]
+    check_family(pkgs)
+    state = torch.load(decoder, map_location="cpu", weights_only=False)
+    net = decoder_from_package(pkgs[0])
+    net.load_state_dict(state["g_s"])
+    net.eval()
+    out_root = Path(out_root)
+    for p in pkgs:
+        if (out_root / p.name).exists() and not overwrite:
+            raise FileExistsError(f"{out_root / p.name} exists (use overwrite=True)")
+    cmd_file = Path(decoder).parent / "train_command.json"
+    record = json.loads(cmd_file.read_text()) if cmd_file.exists() else {}
+    record["step"] = int(state.get("step", 0))
+    paths = []
+    with tempfile.TemporaryDirectory() as tmp:
+        g_s_path = Path(tmp) / DECODER_FILE
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            export_onnx(SynthesisForExport(net, None).eval(), "g_s", pkgs[0].latent_channels, g_s_path)
+        store_weights_float16(g_s_path)
+        for p in pkgs:
+            staged = Path(tmp) / p.name
+            staged.mkdir()
+            files = p.manifest["files"]
+            for name in files:
+                src = g_s_path if name == DECODER_FILE else p.file_path(name)
+                shutil.copyfile(src, staged / name)
+            manifest = read_manifest(p.path)
+            manifest.pop("files", None)
+            manifest.pop("package_id", None)
+            manifest.setdefault("training", {})["decoder_finetune"] = dict(record, source_id=p.package_id)
+            dest = out_root / p.name
+            if dest.exists():
+                shutil.rmtree(dest)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(staged, dest)
+            write_manifest(dest, manifest, format_version=p.format_version)
+            share_files(dest, [n for n in files if n in SHARED_FILES])
+            if distortion_weights:
+                add_distortion_weights(dest)
+            load_package(dest)
+            paths.append(dest)
+    prune_shared(out_root)  # the replaced g_s, when the family was written over itself
+    return paths
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--packages", nargs="+", required=True,
+                   help="the rate points of one format-2 family (zoo names or package folders)")
+    p.add_argument("--data", required=True,
+                   help="folder with manifest.json (its train files), any image folder, or a file")
+    p.add_argument("--out", required=True, help="run folder (resumes from its ckpt.pt)")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--crop", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", choices=("int8", "fp32"), default="int8",
+                   help="onboard g_a/h_a precision whose latents the decoder learns from")
+    p.add_argument("--rd-weight", type=float, default=DEFAULT_RD_WEIGHT,
+                   help="onboard RD choice weight (0: the dead-zone rounding)")
+    p.add_argument("--sampling", choices=("area", "image"), default="area")
+    p.add_argument("--image-mix", type=float, default=0.0,
+                   help="KLT family of one band: share of crops made as pseudo-components of RGB train images")
+    p.add_argument("--checkpoint-every", type=int, default=250)
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--write", default=None, metavar="DIR",
+                   help="after training, write the family with the new g_s into DIR (overwrites its packages)")
+
+
+def run(args: argparse.Namespace) -> int:
+    path = finetune_decoder(args.packages, args.data, args.out, args.steps, batch=args.batch, crop=args.crop,
+                            lr=args.lr, seed=args.seed, threads=args.threads, precision=args.precision,
+                            rd_weight=args.rd_weight, checkpoint_every=args.checkpoint_every,
+                            progress=not args.no_progress, sampling=args.sampling, image_mix=args.image_mix)
+    print(f"decoder: {path}")
+    if args.write:
+        for p in write_family(args.packages, str(path), args.write, overwrite=True):
+            print(f"wrote {p}")
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    raise SystemExit(run(parser.parse_args()))
