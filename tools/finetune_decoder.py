@@ -98,7 +98,7 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
     from tqdm import tqdm
 
     from onboard.zoo import resolve
-    from tools.train import make_sampler
+    from tools.train import lr_at, make_sampler, open_run_log
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -127,17 +127,12 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
                    + (f" --image-mix {image_mix:g}" if image_mix else ""),
         "source_packages": {p.name: p.package_id for p in pkgs}, "inputs_used": n_used}, indent=2))
     rng = np.random.default_rng(seed + step)
-    log_path = out_dir / "train_log.csv"
-    new_log = not log_path.exists()
-    log = open(log_path, "a")
-    if new_log:
-        log.write("step,package,psnr_db,elapsed_s\n")
+    log = open_run_log(out_dir, "step,package,psnr_db,elapsed_s")
     bar = tqdm(total=steps, initial=step, disable=not progress, dynamic_ncols=True)
     t0 = time.time()
     while step < steps:
-        lr_now = lr if step < int(0.85 * steps) else lr * 0.1
         for g in opt.param_groups:
-            g["lr"] = lr_now
+            g["lr"] = lr_at(step, steps, lr)
         k = int(rng.integers(len(pkgs)))
         x = sampler.sample(batch, rng)
         y_in = torch.from_numpy(sent_latents(pkgs[k], x, precision, rd_weight))
@@ -228,16 +223,11 @@ def write_family(packages: list[str], decoder: str, out_root: str, overwrite: bo
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from tools.train import add_run_arguments
+
     p.add_argument("--packages", nargs="+", required=True,
                    help="the rate points of one format-2 family (zoo names or package folders)")
-    p.add_argument("--data", required=True,
-                   help="folder with manifest.json (its train files), any image folder, or a file")
-    p.add_argument("--out", required=True, help="run folder (resumes from its ckpt.pt)")
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-5)
-    p.add_argument("--seed", type=int, default=0)
+    add_run_arguments(p, steps=2000, batch=2, crop=256, lr=1e-5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--precision", choices=("int8", "fp32"), default="int8",
                    help="onboard g_a/h_a precision whose latents the decoder learns from")

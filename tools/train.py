@@ -154,6 +154,24 @@ def widened_regions(model, src: dict) -> dict[str, "torch.Tensor"]:
     return masks
 
 
+LR_DROP_AT = 0.85  # share of the steps after which the learning rate is a tenth
+
+
+def lr_at(step: int, steps: int, lr: float) -> float:
+    """Learning rate of ``step`` in a run of ``steps``: ``lr``, a tenth of it for the last 15 %."""
+    return lr if step < int(LR_DROP_AT * steps) else lr * 0.1
+
+
+def open_run_log(out_dir: Path, header: str):
+    """``out_dir/train_log.csv`` opened for appending (a resumed run continues it), ``header`` written if new."""
+    path = Path(out_dir) / "train_log.csv"
+    new = not path.exists()
+    log = open(path, "a")
+    if new:
+        log.write(header + "\n")
+    return log
+
+
 def make_sampler(data: str, bands: int, crop: int, cluster_bands: int | None = None, spectral: str = "none",
                  sampling: str = "area", image_mix: float = 0.0):
     """The crop sampler a training run draws from: ``(sampler, files, inputs used)``. Image models get
@@ -276,18 +294,14 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
                    + (f" --sampling {sampling}" if cluster_bands is None else ""),
         "files": len(files), "images_used": n_used, "config": config.to_dict()}, indent=2))
     qat_start = int(steps * (1 - qat_fraction))
-    log_path = out_dir / "train_log.csv"
-    new_log = not log_path.exists()
-    log = open(log_path, "a")
-    if new_log:
-        log.write("step,rate_index,rate_bits,psnr_db,loss,aux_loss,elapsed_s\n")
+    log = open_run_log(out_dir, "step,rate_index,rate_bits,psnr_db,loss,aux_loss,elapsed_s")
     bar = tqdm(total=steps, initial=step, disable=not progress, dynamic_ncols=True)
     t0 = time.time()
     while step < steps:
         in_qat = step >= qat_start
         model.noisy_synthesis_from = src_m if step < widen_warmup else None
         model.h_s.set_mode(quantize=in_qat and step >= qat_start + 200, calibrate=in_qat)
-        lr_now = lr if step < int(0.85 * steps) else lr * 0.1
+        lr_now = lr_at(step, steps, lr)
         for g in opt.param_groups:
             g["lr"] = lr_now * g.get("lr_mult", 1.0)
         r = int(rng.integers(len(lambdas)))
@@ -332,15 +346,21 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
     return out_dir / "weights.pt"
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_run_arguments(p: argparse.ArgumentParser, steps: int, batch: int, crop: int, lr: float) -> None:
+    """The options every training loop shares (data, run folder, steps, batch, crop, learning rate, seed),
+    with the loop's own defaults."""
     p.add_argument("--data", required=True,
                    help="folder with manifest.json (its train files), any image folder, or a file")
     p.add_argument("--out", required=True, help="run folder (resumes from its ckpt.pt)")
-    p.add_argument("--steps", type=int, default=8000)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--crop", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--steps", type=int, default=steps)
+    p.add_argument("--batch", type=int, default=batch)
+    p.add_argument("--crop", type=int, default=crop)
+    p.add_argument("--lr", type=float, default=lr)
     p.add_argument("--seed", type=int, default=0)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_run_arguments(p, steps=8000, batch=8, crop=128, lr=2e-4)
     p.add_argument("--bands", type=int, default=3)
     p.add_argument("--n", type=int, default=64)
     p.add_argument("--m", type=int, default=96)

@@ -22,7 +22,6 @@ from tools.finetune_decoder import (  # noqa: E402
     write_family,
 )
 
-SAMPLES = Path(__file__).resolve().parents[2] / "onboard" / "data"
 TINY = dict(crop=64, batch=2, threads=1, progress=False, checkpoint_every=2)
 
 
@@ -31,15 +30,6 @@ def family(tmp_path_factory):
     root = tmp_path_factory.mktemp("fam")
     paths = build_tiny_package(root / "tinyf", lambdas=(0.005, 0.02), family=True, name="tinyf", seed=5)
     return [str(p) for p in paths]
-
-
-@pytest.fixture()
-def image_folder(tmp_path):
-    d = tmp_path / "data"
-    d.mkdir()
-    for f in SAMPLES.glob("*.png"):
-        shutil.copy(f, d / f.name)
-    return d
 
 
 def _held_out_mse(net, pkgs, images) -> float:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,17 +13,7 @@ from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior  # noqa:
 from tools.model_ceiling import ceiling_report  # noqa: E402
 from tools.train import init_from_weights, train, widened_regions  # noqa: E402
 
-SAMPLES = Path(__file__).resolve().parents[2] / "onboard" / "data"
 TINY = dict(n=8, m=16, nz=8, crop=64, batch=2, threads=1, progress=False, checkpoint_every=2)
-
-
-@pytest.fixture()
-def image_folder(tmp_path):
-    d = tmp_path / "data"
-    d.mkdir()
-    for f in SAMPLES.glob("*.png"):
-        shutil.copy(f, d / f.name)
-    return d
 
 
 def _log_steps(run: Path) -> list[int]:
