@@ -251,10 +251,16 @@ def quantise_latent(y: np.ndarray, deadzone: float = DEFAULT_DEADZONE) -> np.nda
     [0, 1, -1, -2, 2, 3]
     >>> quantise_latent(np.array([0.5, 1.5, -2.5]), 0.0).tolist()
     [0, 2, -2]
+    >>> quantise_latent(np.array([0.5, 2.5]), 1e-30).tolist()  # ties as rint, never away from zero
+    [0, 2]
     """
+    plain = np.rint(y)
     if check_deadzone(deadzone) == 0.0:
-        return np.rint(y).astype(np.int32)
-    return (np.sign(y) * np.floor(np.abs(y) + (0.5 - deadzone))).astype(np.int32)
+        return plain.astype(np.int32)
+    # a dead zone below the float resolution of |y| + 0.5 would round a tie away from zero where rint rounds it
+    # to even: never go past rint, so the result is always rint(y) or one step nearer zero
+    magnitude = np.minimum(np.floor(np.abs(y) + (0.5 - deadzone)), np.abs(plain))
+    return (np.sign(y) * magnitude).astype(np.int32)
 
 
 def quantise_gained(package, y: np.ndarray, z_hat: np.ndarray, deadzone: float = DEFAULT_DEADZONE,
