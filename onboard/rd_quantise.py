@@ -41,7 +41,9 @@ JPEG 2000, weights 0 (dead zone 0.05) / 1 / 1.5 / 2 / 2.5 / 3 / 4 / 8: -6.41 / -
 -9.02 / -8.74 / -7.70 %; cc-klt on the 4 dev cubes against KLT + JPEG 2000, 0 / 1 / 1.5 / 2 / 2.5 / 3 / 4:
 +28.73 / +26.94 / +26.02 / +25.80 / +25.89 / +26.08 / +26.63 %. A ``satcomp rd`` run places its anchor points
 by the learned rates, so its own figures differ a little: at 2.5, hp-rgb -8.17 % (averaged curves; -8.40 % mean
-per image), cc-klt +24.31 % (+24.82 % per cube)."""
+per image), cc-klt +24.31 % (+24.82 % per cube). With the ground decoders since fine-tuned on these latents
+(``satcomp finetune-decoder``) the same weights give -8.78 % and +23.90 %; re-checked for hp-rgb there, 2 / 2.5
+/ 3.5 gave -8.85 / -8.78 / -8.41 %, and a third candidate (0) changed nothing."""
 
 
 def check_rd_weight(weight: float) -> float:
