@@ -56,11 +56,21 @@ def check_family(packages) -> None:
             raise FamilyMismatchError(f"packages {first.name} and {p.name} do not share their g_s: not one family")
 
 
-def decoder_from_package(package):
-    """The torch ``g_s`` of a format-2 ``package`` (weights from its ONNX file), taking ``y_hat / gain``."""
-    from onboard.models.export import torch_reference
+def decoder_from_package(package, post_filter: int = 0):
+    """The torch ``g_s`` of a format-2 ``package`` (weights from its ONNX file, its post-filter included),
+    taking ``y_hat / gain``. ``post_filter=C`` on a package without one appends a new, identity
+    :class:`onboard.models.export.PostFilter` of C channels; a package whose filter has another width is a
+    :class:`FamilyMismatchError`."""
+    from onboard.models.export import PostFilter, torch_reference
 
-    return torch_reference(package)["g_s"].net
+    net = torch_reference(package)["g_s"].net
+    own = int(package.architecture.get("post_filter", 0))
+    if post_filter and not own:
+        net.append(PostFilter(package.bands, int(post_filter)))
+    elif post_filter and own != post_filter:
+        raise FamilyMismatchError(f"package {package.name} has a post-filter of {own} channels, "
+                                  f"not {post_filter}")
+    return net
 
 
 def sent_latents(package, x: np.ndarray, precision: str, rd_weight: float, threads: int = 1) -> np.ndarray:
@@ -88,15 +98,19 @@ def _project_gdn(net) -> None:
 def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch: int = 2, crop: int = 256,
                      lr: float = 1e-5, seed: int = 0, threads: int = 2, precision: str = "int8",
                      rd_weight: float = DEFAULT_RD_WEIGHT, checkpoint_every: int = 250, progress: bool = True,
-                     sampling: str = "area", image_mix: float = 0.0) -> Path:
+                     sampling: str = "area", image_mix: float = 0.0, post_filter: int = 0,
+                     post_filter_lr_mult: float = 10.0) -> Path:
     """Fine-tune the shared ``g_s`` of the family ``packages`` (zoo names or folders) on the latents they send
     for random training crops of ``data`` (the training run's sampler: images, or cube crops for a clustered
     family, with ``image_mix`` RGB pseudo-components for a KLT one). Writes ``out/decoder.pt`` (the g_s state
     and the step; resumes from ``out/ckpt.pt``) and returns its path. The learning rate drops 10x for the last
-    15 % of the steps."""
+    15 % of the steps. ``post_filter=C`` trains a full-resolution residual filter of C channels after ``g_s``
+    (:class:`onboard.models.export.PostFilter`, ground side only; it starts as the identity and learns
+    ``post_filter_lr_mult`` x faster than ``g_s``)."""
     import torch
     from tqdm import tqdm
 
+    from onboard.models.export import PostFilter
     from onboard.zoo import resolve
     from tools.train import lr_at, make_sampler, open_run_log
 
@@ -104,10 +118,15 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
     torch.manual_seed(seed)
     pkgs = [resolve(p) for p in packages]
     check_family(pkgs)
-    net = decoder_from_package(pkgs[0])
+    net = decoder_from_package(pkgs[0], post_filter)
     net.train()
     params = list(net.parameters())
-    opt = torch.optim.Adam(params, lr=lr)
+    filter_params = [p for m in net if isinstance(m, PostFilter) for p in m.parameters()]
+    ids = {id(p) for p in filter_params}
+    groups = [{"params": [p for p in params if id(p) not in ids], "lr_mult": 1.0}]
+    if filter_params:
+        groups.append({"params": filter_params, "lr_mult": float(post_filter_lr_mult)})
+    opt = torch.optim.Adam(groups, lr=lr)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     step = 0
@@ -124,7 +143,9 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
         "command": f"satcomp finetune-decoder --packages {' '.join(packages)} --data {data} --out {out} "
                    f"--steps {steps} --batch {batch} --crop {crop} --lr {lr:g} --seed {seed} "
                    f"--precision {precision} --rd-weight {rd_weight:g} --sampling {sampling}"
-                   + (f" --image-mix {image_mix:g}" if image_mix else ""),
+                   + (f" --image-mix {image_mix:g}" if image_mix else "")
+                   + (f" --post-filter {post_filter} --post-filter-lr-mult {post_filter_lr_mult:g}"
+                      if post_filter else ""),
         "source_packages": {p.name: p.package_id for p in pkgs}, "inputs_used": n_used}, indent=2))
     rng = np.random.default_rng(seed + step)
     log = open_run_log(out_dir, "step,package,psnr_db,elapsed_s")
@@ -132,7 +153,7 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
     t0 = time.time()
     while step < steps:
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, lr)
+            g["lr"] = lr_at(step, steps, lr) * g["lr_mult"]
         k = int(rng.integers(len(pkgs)))
         x = sampler.sample(batch, rng)
         y_in = torch.from_numpy(sent_latents(pkgs[k], x, precision, rd_weight))
@@ -150,9 +171,11 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
         if step % checkpoint_every == 0 or step == steps:
             log.flush()
             tmp = out_dir / "ckpt.pt.tmp"
-            torch.save({"g_s": net.state_dict(), "opt": opt.state_dict(), "step": step}, tmp)
+            torch.save({"g_s": net.state_dict(), "opt": opt.state_dict(), "step": step,
+                        "post_filter": post_filter}, tmp)
             tmp.replace(ckpt_path)
-            torch.save({"g_s": net.state_dict(), "step": step}, out_dir / "decoder.pt")
+            torch.save({"g_s": net.state_dict(), "step": step, "post_filter": post_filter},
+                       out_dir / "decoder.pt")
     bar.close()
     log.close()
     return out_dir / "decoder.pt"
@@ -179,7 +202,8 @@ def write_family(packages: list[str], decoder: str, out_root: str, overwrite: bo
     pkgs = [resolve(p) for p in packages]
     check_family(pkgs)
     state = torch.load(decoder, map_location="cpu", weights_only=False)
-    net = decoder_from_package(pkgs[0])
+    post_filter = int(state.get("post_filter", 0)) or int(pkgs[0].architecture.get("post_filter", 0))
+    net = decoder_from_package(pkgs[0], post_filter)
     net.load_state_dict(state["g_s"])
     net.eval()
     out_root = Path(out_root)
@@ -207,6 +231,8 @@ def write_family(packages: list[str], decoder: str, out_root: str, overwrite: bo
             manifest.pop("files", None)
             manifest.pop("package_id", None)
             manifest.setdefault("training", {})["decoder_finetune"] = dict(record, source_id=p.package_id)
+            if post_filter:
+                manifest["architecture"]["post_filter"] = post_filter
             dest = out_root / p.name
             if dest.exists():
                 shutil.rmtree(dest)
@@ -236,6 +262,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampling", choices=("area", "image"), default="area")
     p.add_argument("--image-mix", type=float, default=0.0,
                    help="KLT family of one band: share of crops made as pseudo-components of RGB train images")
+    p.add_argument("--post-filter", type=int, default=0, metavar="C",
+                   help="also train a full-resolution residual filter of C channels after g_s (ground side)")
+    p.add_argument("--post-filter-lr-mult", type=float, default=10.0,
+                   help="learning-rate multiplier of the post-filter against g_s")
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--write", default=None, metavar="DIR",
@@ -246,7 +276,8 @@ def run(args: argparse.Namespace) -> int:
     path = finetune_decoder(args.packages, args.data, args.out, args.steps, batch=args.batch, crop=args.crop,
                             lr=args.lr, seed=args.seed, threads=args.threads, precision=args.precision,
                             rd_weight=args.rd_weight, checkpoint_every=args.checkpoint_every,
-                            progress=not args.no_progress, sampling=args.sampling, image_mix=args.image_mix)
+                            progress=not args.no_progress, sampling=args.sampling, image_mix=args.image_mix,
+                            post_filter=args.post_filter, post_filter_lr_mult=args.post_filter_lr_mult)
     print(f"decoder: {path}")
     if args.write:
         for p in write_family(args.packages, str(path), args.write, overwrite=True):

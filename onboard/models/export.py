@@ -70,6 +70,25 @@ class InferenceGDN(nn.Module):
         return x * norm if self.inverse else x / norm
 
 
+class PostFilter(nn.Module):
+    """Ground-side residual filter after ``g_s``: ``x + f(x)``, ``f`` four 3x3 convs (bands -> C -> C -> C ->
+    bands, ReLU between) at full resolution. The last conv starts at zero, so a new filter is the identity.
+    Part of the ``g_s`` graph of a package whose architecture names ``post_filter`` (its C); outside the
+    bit-exactness contract like the rest of ``g_s``."""
+
+    def __init__(self, bands: int, channels: int):
+        super().__init__()
+        self.f = nn.Sequential(nn.Conv2d(bands, channels, 3, padding=1), nn.ReLU(),
+                               nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+                               nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+                               nn.Conv2d(channels, bands, 3, padding=1))
+        nn.init.zeros_(self.f[-1].weight)
+        nn.init.zeros_(self.f[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.f(x)
+
+
 def _inference_sequential(seq: nn.Sequential) -> nn.Sequential:
     layers = []
     for layer in seq:
@@ -198,7 +217,7 @@ def torch_reference(package) -> dict[str, nn.Module]:
 
     The exporter may merge identical initializers under one name, so weights are matched by position: the
     k-th Conv/ConvTranspose node of the graph (execution order) holds the weight and bias of the k-th conv
-    of the module (a GDN counts as its 1x1 conv). The modules take and give the gained latent whatever the
+    of the module (a GDN counts as its 1x1 conv, a post-filter's convs come after g_s's). The modules take and give the gained latent whatever the
     package format: the gain comes by name from a format-1 graph, from ``rate.npz`` for format 2. Raises
     ValueError on a mismatch.
     """
@@ -209,6 +228,8 @@ def torch_reference(package) -> dict[str, nn.Module]:
     config = HyperpriorConfig(bands=a["bands"], n=a["n"], m=a["m"], nz=a["nz"], lambdas=(1.0,),
                               n_s=a.get("n_s"), n_a=a.get("n_a"))
     mods = _empty_modules(config)
+    if int(a.get("post_filter", 0)):
+        mods["g_s"].net.append(PostFilter(int(a["bands"]), int(a["post_filter"])))
     for which, mod in mods.items():
         proto = onnx.load(str(package.onnx_path(which, "fp32")))
         inits = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
@@ -218,7 +239,7 @@ def torch_reference(package) -> dict[str, nn.Module]:
             if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
                 inits[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
         convs = [n for n in proto.graph.node if n.op_type in ("Conv", "ConvTranspose")]
-        layers = [m for m in mod.net if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, InferenceGDN))]
+        layers = [m for m in mod.net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, InferenceGDN))]
         if len(convs) != len(layers):
             raise ValueError(f"{which}: {len(convs)} conv nodes in the ONNX graph, {len(layers)} in the module")
         with torch.no_grad():

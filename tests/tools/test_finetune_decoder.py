@@ -115,3 +115,29 @@ def test_writing_a_family_over_itself_replaces_its_decoder(family, image_folder,
     assert not old_g_s.exists()  # pruned: no package lists it any more
     new_g_s = {load_package(p).file_path(DECODER_FILE) for p in out}
     assert len(new_g_s) == 1 and next(iter(new_g_s)).is_file()
+
+
+def test_a_post_filter_starts_as_the_identity_and_ships_inside_g_s(family, image_folder, tmp_path):
+    pkg = load_package(family[0])
+    y = torch.from_numpy(np.random.default_rng(1).integers(-3, 4, (1, pkg.latent_channels, 4, 4))
+                         .astype(np.float32) * pkg.inverse_gain.reshape(1, -1, 1, 1))
+    with torch.no_grad():
+        np.testing.assert_array_equal(decoder_from_package(pkg, post_filter=4)(y).numpy(),
+                                      decoder_from_package(pkg)(y).numpy())
+    run = tmp_path / "run"
+    finetune_decoder(family, str(image_folder), str(run), steps=3, lr=1e-3, post_filter=4, **TINY)
+    out = write_family(family, str(run / "decoder.pt"), str(tmp_path / "zoo"))
+    new = load_package(out[0])
+    assert new.architecture["post_filter"] == 4
+    assert "--post-filter 4" in new.manifest["training"]["decoder_finetune"]["command"]
+    # the torch read-back (filter included) is the shipped graph, and the filter has moved from the identity
+    y_in = y.numpy()
+    onnx_out = new.session("g_s").run(None, {"y_hat": y_in})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(decoder_from_package(new)(y).numpy(), onnx_out, rtol=1e-4, atol=1e-5)
+        assert float(decoder_from_package(new)[-1].f[-1].weight.abs().sum()) > 0  # it has learnt something
+    img = tiny_images(3, seed=13)[0]
+    rec = ground.decode_image(onboard.encode_image(img, new).to_bytes(), new)
+    assert rec.shape == img.shape
+    with pytest.raises(FamilyMismatchError, match="post-filter"):
+        decoder_from_package(new, post_filter=8)
