@@ -99,14 +99,16 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
                      lr: float = 1e-5, seed: int = 0, threads: int = 2, precision: str = "int8",
                      rd_weight: float = DEFAULT_RD_WEIGHT, checkpoint_every: int = 250, progress: bool = True,
                      sampling: str = "area", image_mix: float = 0.0, post_filter: int = 0,
-                     post_filter_lr_mult: float = 10.0) -> Path:
+                     post_filter_lr_mult: float = 10.0, init_decoder: str | None = None) -> Path:
     """Fine-tune the shared ``g_s`` of the family ``packages`` (zoo names or folders) on the latents they send
     for random training crops of ``data`` (the training run's sampler: images, or cube crops for a clustered
     family, with ``image_mix`` RGB pseudo-components for a KLT one). Writes ``out/decoder.pt`` (the g_s state
     and the step; resumes from ``out/ckpt.pt``) and returns its path. The learning rate drops 10x for the last
     15 % of the steps. ``post_filter=C`` trains a full-resolution residual filter of C channels after ``g_s``
     (:class:`onboard.models.export.PostFilter`, ground side only; it starts as the identity and learns
-    ``post_filter_lr_mult`` x faster than ``g_s``)."""
+    ``post_filter_lr_mult`` x faster than ``g_s``). ``init_decoder``: a weights-only ``decoder.pt`` of an
+    earlier run on the same packages to start from (its step too, with a fresh optimiser), when ``out`` holds
+    no checkpoint yet."""
     import torch
     from tqdm import tqdm
 
@@ -136,6 +138,13 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
         net.load_state_dict(ck["g_s"])
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
+    elif init_decoder:
+        ck = torch.load(init_decoder, map_location="cpu", weights_only=False)
+        if int(ck.get("post_filter", 0)) != int(post_filter):
+            raise FamilyMismatchError(f"{init_decoder} has a post-filter of {ck.get('post_filter', 0)} channels, "
+                                      f"not {post_filter}")
+        net.load_state_dict(ck["g_s"])
+        step = int(ck["step"])
     first = pkgs[0]
     sampler, _, n_used = make_sampler(data, first.bands, crop, cluster_bands=first.cluster_bands,
                                       spectral=first.spectral, sampling=sampling, image_mix=image_mix)
@@ -145,7 +154,8 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
                    f"--precision {precision} --rd-weight {rd_weight:g} --sampling {sampling}"
                    + (f" --image-mix {image_mix:g}" if image_mix else "")
                    + (f" --post-filter {post_filter} --post-filter-lr-mult {post_filter_lr_mult:g}"
-                      if post_filter else ""),
+                      if post_filter else "")
+                   + (f" --init-decoder {init_decoder}" if init_decoder else ""),
         "source_packages": {p.name: p.package_id for p in pkgs}, "inputs_used": n_used}, indent=2))
     rng = np.random.default_rng(seed + step)
     log = open_run_log(out_dir, "step,package,psnr_db,elapsed_s")
@@ -266,6 +276,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also train a full-resolution residual filter of C channels after g_s (ground side)")
     p.add_argument("--post-filter-lr-mult", type=float, default=10.0,
                    help="learning-rate multiplier of the post-filter against g_s")
+    p.add_argument("--init-decoder", default=None, metavar="PT",
+                   help="start from the weights-only decoder.pt of an earlier run on the same packages")
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--write", default=None, metavar="DIR",
@@ -277,7 +289,8 @@ def run(args: argparse.Namespace) -> int:
                             lr=args.lr, seed=args.seed, threads=args.threads, precision=args.precision,
                             rd_weight=args.rd_weight, checkpoint_every=args.checkpoint_every,
                             progress=not args.no_progress, sampling=args.sampling, image_mix=args.image_mix,
-                            post_filter=args.post_filter, post_filter_lr_mult=args.post_filter_lr_mult)
+                            post_filter=args.post_filter, post_filter_lr_mult=args.post_filter_lr_mult,
+                            init_decoder=args.init_decoder)
     print(f"decoder: {path}")
     if args.write:
         for p in write_family(args.packages, str(path), args.write, overwrite=True):

@@ -141,3 +141,14 @@ def test_a_post_filter_starts_as_the_identity_and_ships_inside_g_s(family, image
     assert rec.shape == img.shape
     with pytest.raises(FamilyMismatchError, match="post-filter"):
         decoder_from_package(new, post_filter=8)
+
+
+def test_a_weights_only_decoder_seeds_a_new_run(family, image_folder, tmp_path):
+    first = finetune_decoder(family, str(image_folder), str(tmp_path / "a"), steps=2, lr=1e-3, post_filter=4,
+                             **TINY)
+    finetune_decoder(family, str(image_folder), str(tmp_path / "b"), steps=4, lr=1e-3, post_filter=4,
+                     init_decoder=str(first), **TINY)
+    steps = [int(r.split(",")[0]) for r in (tmp_path / "b" / "train_log.csv").read_text().strip().splitlines()[1:]]
+    assert steps == [3, 4]  # continued from the seed's step
+    with pytest.raises(FamilyMismatchError, match="post-filter"):
+        finetune_decoder(family, str(image_folder), str(tmp_path / "c"), steps=4, init_decoder=str(first), **TINY)
