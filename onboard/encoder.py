@@ -245,7 +245,8 @@ def quantise_latent(y: np.ndarray, deadzone: float = DEFAULT_DEADZONE) -> np.nda
     0.05 (``--deadzone 0`` for plain rounding): hp-rgb -6.41 % on the averaged curves (-5.11 % plain), cc-klt
     +28.73 % (+31.24 % plain). The rate-distortion choice per value (:mod:`onboard.rd_quantise`) has replaced
     it for packages with distortion weights (``satcomp rd``: hp-rgb -8.17 %, cc-klt +24.31 % at its default
-    weight 2.5, -8.78 % and +23.90 % with the fine-tuned ground decoders); this rounding remains for packages without them and for ``rd_weight=0``.
+    weight 2.5, -8.78 % and +23.90 % with the fine-tuned ground decoders); this rounding remains for packages
+    without them and for ``rd_weight=0``.
 
     >>> quantise_latent(np.array([0.54, 0.56, -1.52, -1.56, 2.5, 3.5]), 0.05).tolist()
     [0, 1, -1, -2, 2, 3]

@@ -19,6 +19,14 @@ def _decoder_column(training: dict) -> str:
     return f"fine-tuned {ft.get('step', '?')} steps" if ft else "as trained"
 
 
+def _command_blocks(commands: dict[str, list[str]]) -> list[str]:
+    """Markdown lines: for each command, the packages it made and the command in a code block."""
+    lines = []
+    for cmd, names in commands.items():
+        lines += [f"{', '.join(names)}:", "", "```", cmd, "```", ""]
+    return lines
+
+
 def main() -> int:
     rows, commands, finetunes = [], {}, {}
     for d in sorted((ROOT / "packages").iterdir()):
@@ -53,15 +61,13 @@ def main() -> int:
              "| package | B | bands in | N/M/Nz | lambda | checkpoint step | h_s quantization | RD weights | g_s "
              "| size | id |",
              "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "", "## Training commands", ""]
-    for cmd, names in commands.items():
-        lines += [f"{', '.join(names)}:", "", "```", cmd, "```", ""]
+    lines += _command_blocks(commands)
     lines += ["Every package of one command comes from one variable-rate training run (per-rate gain vectors on the "
               "latent, Cui et al. 2021); `satcomp export --checkpoint RUN/weights.pt --data ../shared/data "
               "--prefix NAME --out onboard/zoo/packages` writes one package per rate point.", ""]
     if finetunes:
         lines += ["## Ground-decoder fine-tuning", ""]
-        for cmd, names in finetunes.items():
-            lines += [f"{', '.join(names)}:", "", "```", cmd, "```", ""]
+        lines += _command_blocks(finetunes)
         lines += ["`--write onboard/zoo/packages` on that command wrote the family again with the new g_s "
                   "(`tools.finetune_decoder.write_family`).", ""]
     (ROOT / "TRAINING.md").write_text("\n".join(lines))

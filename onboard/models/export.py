@@ -217,9 +217,9 @@ def torch_reference(package) -> dict[str, nn.Module]:
 
     The exporter may merge identical initializers under one name, so weights are matched by position: the
     k-th Conv/ConvTranspose node of the graph (execution order) holds the weight and bias of the k-th conv
-    of the module (a GDN counts as its 1x1 conv, a post-filter's convs come after g_s's). The modules take and give the gained latent whatever the
-    package format: the gain comes by name from a format-1 graph, from ``rate.npz`` for format 2. Raises
-    ValueError on a mismatch.
+    of the module (a GDN counts as its 1x1 conv, a post-filter's convs come after g_s's). The modules take and
+    give the gained latent whatever the package format: the gain comes by name from a format-1 graph, from
+    ``rate.npz`` for format 2. Raises ValueError on a mismatch.
     """
     import onnx
     from onnx import numpy_helper

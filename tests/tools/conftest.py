@@ -17,3 +17,9 @@ def image_folder(tmp_path):
     for f in SAMPLES.glob("*.png"):
         shutil.copy(f, d / f.name)
     return d
+
+
+def log_steps(run: Path) -> list[int]:
+    """The steps a training run folder's ``train_log.csv`` records, in order."""
+    rows = (Path(run) / "train_log.csv").read_text().strip().splitlines()[1:]
+    return [int(r.split(",")[0]) for r in rows]

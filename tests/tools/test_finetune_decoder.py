@@ -16,6 +16,7 @@ from onboard.errors import PackageMismatchError  # noqa: E402
 from onboard.models.export import InferenceGDN  # noqa: E402
 from onboard.package import load_package  # noqa: E402
 from tests.conftest import build_tiny_package, tiny_images  # noqa: E402
+from tests.tools.conftest import log_steps  # noqa: E402
 from tools.cli import main  # noqa: E402
 from tools.finetune_decoder import (  # noqa: E402
     DECODER_FILE, FamilyMismatchError, check_family, decoder_from_package, finetune_decoder, sent_latents,
@@ -57,8 +58,7 @@ def test_finetuning_lowers_the_error_and_resumes(family, image_folder, tmp_path)
     path = finetune_decoder(family, str(image_folder), str(run), steps=3, lr=1e-3, **TINY)
     assert torch.load(path, weights_only=False)["step"] == 3
     finetune_decoder(family, str(image_folder), str(run), steps=30, lr=1e-3, **TINY)
-    steps = [int(r.split(",")[0]) for r in (run / "train_log.csv").read_text().strip().splitlines()[1:]]
-    assert steps == list(range(1, 31))  # resumed at step 3, not restarted
+    assert log_steps(run) == list(range(1, 31))  # resumed at step 3, not restarted
     net = decoder_from_package(pkgs[0])
     net.load_state_dict(torch.load(run / "decoder.pt", weights_only=False)["g_s"])
     for layer in net:  # the projection keeps every GDN valid
@@ -148,7 +148,6 @@ def test_a_weights_only_decoder_seeds_a_new_run(family, image_folder, tmp_path):
                              **TINY)
     finetune_decoder(family, str(image_folder), str(tmp_path / "b"), steps=4, lr=1e-3, post_filter=4,
                      init_decoder=str(first), **TINY)
-    steps = [int(r.split(",")[0]) for r in (tmp_path / "b" / "train_log.csv").read_text().strip().splitlines()[1:]]
-    assert steps == [3, 4]  # continued from the seed's step
+    assert log_steps(tmp_path / "b") == [3, 4]  # continued from the seed's step
     with pytest.raises(FamilyMismatchError, match="post-filter"):
         finetune_decoder(family, str(image_folder), str(tmp_path / "c"), steps=4, init_decoder=str(first), **TINY)

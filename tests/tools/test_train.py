@@ -10,15 +10,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior  # noqa: E402
+from tests.tools.conftest import log_steps  # noqa: E402
 from tools.model_ceiling import ceiling_report  # noqa: E402
 from tools.train import init_from_weights, train, widened_regions  # noqa: E402
 
 TINY = dict(n=8, m=16, nz=8, crop=64, batch=2, threads=1, progress=False, checkpoint_every=2)
-
-
-def _log_steps(run: Path) -> list[int]:
-    rows = (run / "train_log.csv").read_text().strip().splitlines()[1:]
-    return [int(r.split(",")[0]) for r in rows]
 
 
 def test_train_writes_weights_and_resumes_from_its_checkpoint(image_folder, tmp_path):
@@ -26,9 +22,9 @@ def test_train_writes_weights_and_resumes_from_its_checkpoint(image_folder, tmp_
     weights = train(str(image_folder), str(run), steps=3, **TINY)
     ck = torch.load(weights, weights_only=False)
     assert ck["step"] == 3 and "opt" not in ck  # weights-only file
-    assert _log_steps(run) == [1, 2, 3]
+    assert log_steps(run) == [1, 2, 3]
     train(str(image_folder), str(run), steps=5, **TINY)
-    assert _log_steps(run) == [1, 2, 3, 4, 5]  # resumed at step 3, not restarted
+    assert log_steps(run) == [1, 2, 3, 4, 5]  # resumed at step 3, not restarted
     assert torch.load(run / "weights.pt", weights_only=False)["step"] == 5
 
 
