@@ -195,7 +195,8 @@ def write_family(packages: list[str], decoder: str, out_root: str, overwrite: bo
                  distortion_weights: bool = True) -> list[Path]:
     """Write the family ``packages`` again into ``out_root`` (format 2, one ``_shared`` store) with the
     ``g_s`` of ``decoder`` (a :func:`finetune_decoder` result): every other file is copied unchanged, the
-    manifest records the fine-tuning (``training.decoder_finetune``), the distortion weights are measured
+    manifest records the fine-tuning (``training.decoder_finetune``; a family fine-tuned before keeps that record
+    under ``previous``, so the chain of runs stays readable), the distortion weights are measured
     again through the new ``g_s``; shared files no package of ``out_root`` lists any more are deleted (the old
     ``g_s`` when ``out_root`` is where the family came from). Returns the new package paths (each loaded back
     and verified)."""
@@ -240,7 +241,10 @@ def write_family(packages: list[str], decoder: str, out_root: str, overwrite: bo
             manifest = read_manifest(p.path)
             manifest.pop("files", None)
             manifest.pop("package_id", None)
-            manifest.setdefault("training", {})["decoder_finetune"] = dict(record, source_id=p.package_id)
+            training = manifest.setdefault("training", {})
+            earlier = training.get("decoder_finetune")
+            training["decoder_finetune"] = dict(record, source_id=p.package_id,
+                                                **({"previous": earlier} if earlier else {}))
             if post_filter:
                 manifest["architecture"]["post_filter"] = post_filter
             dest = out_root / p.name

@@ -18,6 +18,7 @@ from onboard.package import load_package  # noqa: E402
 from tests.conftest import build_tiny_package, tiny_images  # noqa: E402
 from tests.tools.conftest import log_steps  # noqa: E402
 from tools.cli import main  # noqa: E402
+from tools.zoo_doc import _decoder_column, finetune_chain  # noqa: E402
 from tools.finetune_decoder import (  # noqa: E402
     DECODER_FILE, FamilyMismatchError, check_family, decoder_from_package, finetune_decoder, sent_latents,
     write_family,
@@ -115,6 +116,16 @@ def test_writing_a_family_over_itself_replaces_its_decoder(family, image_folder,
     assert not old_g_s.exists()  # pruned: no package lists it any more
     new_g_s = {load_package(p).file_path(DECODER_FILE) for p in out}
     assert len(new_g_s) == 1 and next(iter(new_g_s)).is_file()
+    # a second run over the rewritten family keeps the first run's record under ``previous``
+    first_id = load_package(out[0]).package_id
+    run2 = tmp_path / "run2"
+    finetune_decoder(copies, str(image_folder), str(run2), steps=3, lr=1e-3, **TINY)
+    again = load_package(write_family(copies, str(run2 / "decoder.pt"), str(root), overwrite=True)[0])
+    record = again.manifest["training"]["decoder_finetune"]
+    assert record["step"] == 3 and record["source_id"] == first_id
+    assert record["previous"]["step"] == 2 and "previous" not in record["previous"]
+    assert [ft["step"] for ft in finetune_chain(again.manifest["training"])] == [2, 3]
+    assert _decoder_column(again.manifest["training"], again.architecture) == "fine-tuned 2 + 3 steps"
 
 
 def test_a_post_filter_starts_as_the_identity_and_ships_inside_g_s(family, image_folder, tmp_path):
@@ -130,6 +141,7 @@ def test_a_post_filter_starts_as_the_identity_and_ships_inside_g_s(family, image
     new = load_package(out[0])
     assert new.architecture["post_filter"] == 4
     assert "--post-filter 4" in new.manifest["training"]["decoder_finetune"]["command"]
+    assert _decoder_column(new.manifest["training"], new.architecture) == "fine-tuned 3 steps, post-filter 4 ch"
     # the torch read-back (filter included) is the shipped graph, and the filter has moved from the identity
     y_in = y.numpy()
     onnx_out = new.session("g_s").run(None, {"y_hat": y_in})[0]
