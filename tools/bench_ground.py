@@ -7,6 +7,9 @@ decoding, hyper-synthesis, synthesis, stitching, writing), median of ``--repeat`
 decode on 1 thread: the speed-up is the ratio. Products from every configuration are compared bit for bit.
 
     python tools/bench_ground.py [--package hp-rgb-q2] [--size 2048] [--repeat 3]
+
+``--package`` takes a zoo name or a package folder (e.g. a family written by ``satcomp finetune-decoder`` before it
+is shipped, to measure what a wider ground decoder costs).
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import numpy as np
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--package", default="hp-rgb-q2")
+    ap.add_argument("--package", default="hp-rgb-q2", help="zoo name or package folder")
     ap.add_argument("--size", type=int, default=2048, help="scene side in pixels (2048 -> 4.2 MP)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
@@ -35,7 +38,9 @@ def main(argv=None) -> int:
     from onboard.samples import load_sample
     from sim.runner import mirror_to_size
 
-    pkg = onboard.zoo.load(args.package)
+    in_zoo = args.package in onboard.zoo.available()
+    pkg = onboard.zoo.load(args.package) if in_zoo else onboard.load_package(args.package)
+    extra = () if in_zoo else (args.package,)
     img = mirror_to_size(load_sample("landsat7_rgb"), (args.size, args.size))
     mp = img.shape[0] * img.shape[1] / 1e6
     t = time.perf_counter()
@@ -54,7 +59,7 @@ def main(argv=None) -> int:
         for r in range(args.repeat):
             out = tmp / f"{label}-{r}"
             t0 = time.perf_counter()
-            rep = decode_recordings([rec], out, **kw)
+            rep = decode_recordings([rec], out, packages=extra, **kw)
             walls.append(time.perf_counter() - t0)
             stages.append(rep.timings_s)
             assert rep.ok, rep.problems
@@ -70,7 +75,7 @@ def main(argv=None) -> int:
 
         with LocalCluster(n_workers=args.workers, threads_per_worker=1, host="127.0.0.1", processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as client:
-            decode_recordings([rec], tmp / "warm", client=client)  # workers load numba caches and sessions
+            decode_recordings([rec], tmp / "warm", packages=extra, client=client)  # workers load numba caches and sessions
             results[f"dask, {args.workers} workers"] = run("d2", client=client)
     base = results["local, 1 thread"][0]
     ref = read_product(results["local, 1 thread"][2] / "scene_00000000.h5")["reconstruction"]
