@@ -232,9 +232,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rd-weight", type=_checked_float(check_rd_weight), default=DEFAULT_RD_WEIGHT,
                    help=f"weight of the encoder's rate-distortion choice of each latent integer (default "
                         f"{DEFAULT_RD_WEIGHT:g}; 0 turns it off)")
+    p.add_argument("--bands", nargs="+", default=None, metavar="BAND",
+                   help="code only these bands of every input, in this order: 0-based indexes, or the band "
+                        "names an .npz input lists (e.g. B04 B03 B02 for a Sentinel-2 true-colour composite)")
     p.add_argument("--spectral", choices=("auto", "none", "klt"), default="auto",
                    help="clustered packages: code bands (none), spectral KLT components (klt) or what each "
                         "package was trained for (auto)")
+
+
+def select_bands(path: str | Path, img: np.ndarray, bands: list[str]) -> np.ndarray:
+    """The bands of an (H, W, C) input named by ``bands``, in that order: 0-based indexes, or names from the
+    ``bands`` array an ``.npz`` input carries (``B04 B03 B02``: a Sentinel-2 true-colour composite).
+
+    An index out of range, a name the file does not list, or names for an input without band names is an
+    :class:`~onboard.errors.UnsupportedInputError` that says which.
+
+    >>> select_bands("x.npy", np.arange(24).reshape(2, 2, 6), ["5", "0"])[0, 0].tolist()
+    [5, 0]
+    """
+    from onboard.errors import UnsupportedInputError
+
+    path = Path(path)
+    if img.ndim != 3:
+        raise UnsupportedInputError(f"{path.name}: --bands needs a multi-band input, got shape {img.shape}")
+    if all(b.lstrip("-").isdigit() for b in bands):
+        idx = [int(b) for b in bands]
+        bad = [i for i in idx if not 0 <= i < img.shape[2]]
+        if bad:
+            raise UnsupportedInputError(f"{path.name}: band index {bad[0]} outside 0..{img.shape[2] - 1}")
+    else:
+        names = []
+        if path.suffix.lower() == ".npz":
+            with np.load(path) as z:
+                names = [str(n) for n in z["bands"]] if "bands" in z.files else []
+        if not names:
+            raise UnsupportedInputError(f"{path.name}: no band names to select {bands} by (give 0-based indexes)")
+        missing = [b for b in bands if b not in names]
+        if missing:
+            raise UnsupportedInputError(f"{path.name}: no band named {missing[0]!r}; it has {', '.join(names)}")
+        idx = [names.index(b) for b in bands]
+    return np.ascontiguousarray(img[:, :, idx])
 
 
 def resolve_packages(names: list[str]):
@@ -260,6 +297,8 @@ def run(args: argparse.Namespace) -> int:
     cube_mode = None
     for f in files:
         img = read_array(f)
+        if args.bands:
+            img = select_bands(f, img, args.bands)
         t = time.perf_counter()
         points, cube = evaluate_input(img, packages, args.precision, args.baseline_points, name=f.name,
                                       spectral=args.spectral, deadzone=args.deadzone,
@@ -280,7 +319,7 @@ def run(args: argparse.Namespace) -> int:
     summary = summarise(per_input, args.precision)
     unit = "bits per pixel per band" if cube_mode else "bits per pixel"
     doc = {"rate_unit": unit, "packages": [p.name for p in packages], "inputs": [pi["file"] for pi in per_input],
-           "deadzone": args.deadzone, "rd_weight": args.rd_weight,
+           "bands": args.bands, "deadzone": args.deadzone, "rd_weight": args.rd_weight,
            "rd_quantiser": {p.name: p.distortion_per_step is not None for p in packages},
            **summary, "per_input": per_input}
     # JSON has no NaN: a BD-rate that cannot be computed (no PSNR overlap) is written as null

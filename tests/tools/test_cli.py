@@ -95,6 +95,35 @@ def test_rd_command_writes_table_plot_and_json(tiny_package, tmp_path):
     assert rates == sorted(rates)
 
 
+def test_rd_codes_the_bands_asked_for_by_name_or_index(tiny_package, tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    data = rng.integers(0, 4000, (64, 64, 5), dtype=np.uint16)
+    np.savez(tmp_path / "ms.npz", data=data, bands=np.array(["B01", "B02", "B03", "B04", "B05"]))
+    out = tmp_path / "rd"
+    args = ["rd", "--package", str(tiny_package.path), str(tmp_path / "ms.npz"), "--out", str(out),
+            "--precision", "int8", "--baseline-points", "3"]
+    assert satcomp(args + ["--bands", "B04", "B03", "B02"]) == 0
+    doc = json.loads((out / "rd.json").read_text())
+    assert doc["bands"] == ["B04", "B03", "B02"] and doc["per_input"][0]["shape"] == [64, 64, 3]
+    assert doc["rate_unit"] == "bits per pixel"  # three bands: an image for the RGB package
+    from tools.rd import select_bands
+    np.testing.assert_array_equal(select_bands(tmp_path / "ms.npz", data, ["B04", "B03", "B02"]),
+                                  select_bands(tmp_path / "ms.npz", data, ["3", "2", "1"]))
+    np.testing.assert_array_equal(select_bands(tmp_path / "ms.npz", data, ["3", "2", "1"]), data[:, :, [3, 2, 1]])
+    capsys.readouterr()
+    for bad, words in ((["B09"], "no band named 'B09'"), (["7"], "band index 7 outside 0..4")):
+        assert satcomp(args + ["--bands", *bad]) == 2
+        assert words in capsys.readouterr().err
+    np.save(tmp_path / "plain.npy", data)
+    assert satcomp(args[:3] + [str(tmp_path / "plain.npy")] + args[4:] + ["--bands", "B04"]) == 2
+    assert "no band names" in capsys.readouterr().err
+    import doctest
+
+    import tools.rd
+    result = doctest.testmod(tools.rd)
+    assert result.attempted >= 1 and result.failed == 0
+
+
 def test_rd_codes_cubes_in_the_spectral_mode_asked(tiny_klt_package):
     from tests.onboard.test_spectral import low_rank_cube
     from tools.rd import evaluate_input
