@@ -75,7 +75,8 @@ def main(argv=None) -> int:
 
         with LocalCluster(n_workers=args.workers, threads_per_worker=1, host="127.0.0.1", processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as client:
-            decode_recordings([rec], tmp / "warm", packages=extra, client=client)  # workers load numba caches and sessions
+            # the workers load their numba caches and sessions
+            decode_recordings([rec], tmp / "warm", packages=extra, client=client)
             results[f"dask, {args.workers} workers"] = run("d2", client=client)
     base = results["local, 1 thread"][0]
     ref = read_product(results["local, 1 thread"][2] / "scene_00000000.h5")["reconstruction"]

@@ -173,9 +173,11 @@ def open_run_log(out_dir: Path, header: str):
 
 
 def make_sampler(data: str, bands: int, crop: int, cluster_bands: int | None = None, spectral: str = "none",
-                 sampling: str = "area", image_mix: float = 0.0):
+                 sampling: str = "area", image_mix: float = 0.0, true_colour: bool = False):
     """The crop sampler a training run draws from: ``(sampler, files, inputs used)``. Image models get
-    :class:`onboard.models.data.CropSampler` over the ``bands``-band train files; clustered ones
+    :class:`onboard.models.data.CropSampler` over the ``bands``-band train files (with ``true_colour``, files
+    with band names are read as red, green, blue and multispectral files add their true-colour composite;
+    :func:`onboard.models.data.load_image`); clustered ones
     (``cluster_bands=B``) :class:`onboard.models.data.CubeCropSampler` over the cubes (raw bands or spectral KLT
     components), mixed with a share ``image_mix`` of RGB pseudo-components for KLT models of one band."""
     from onboard.models.data import (
@@ -183,8 +185,8 @@ def make_sampler(data: str, bands: int, crop: int, cluster_bands: int | None = N
     )
 
     if cluster_bands is None:
-        files = collect_files(data, bands=bands)
-        sampler = CropSampler(files, bands=bands, crop=crop, sampling=sampling)
+        files = collect_files(data, bands=bands, true_colour=true_colour)
+        sampler = CropSampler(files, bands=bands, crop=crop, sampling=sampling, true_colour=true_colour)
         return sampler, files, len(sampler.images)
     files = cube_files(data)
     sampler = CubeCropSampler(files, cluster_bands, crop, spectral=spectral)
@@ -193,7 +195,8 @@ def make_sampler(data: str, bands: int, crop: int, cluster_bands: int | None = N
         if spectral != "klt" or cluster_bands != 1:
             raise ValueError("image_mix trains KLT components of one band: needs spectral='klt' and "
                              "cluster_bands=1")
-        rgb = CropSampler(collect_files(data, bands=3), bands=3, crop=crop, sampling=sampling)
+        rgb = CropSampler(collect_files(data, bands=3, true_colour=true_colour), bands=3, crop=crop,
+                          sampling=sampling, true_colour=true_colour)
         pseudo = PseudoComponentSampler(rgb.images, crop, probabilities=rgb.probabilities)
         sampler = MixedSampler(sampler, pseudo, image_mix)
         n_used += len(rgb.images)
@@ -207,6 +210,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
           init_weights: str | None = None, progress: bool = True, cluster_bands: int | None = None,
           sampling: str = "area", n_s: int | None = None, spectral: str = "none", n_a: int | None = None,
           gain_lr_mult: float = 1.0, image_mix: float = 0.0, widen_warmup: int = 0,
+          true_colour: bool = False,
           widen_lr_mult: float = 1.0) -> Path:
     """Train (or resume) a model into ``out``; return the path of the weights-only file.
 
@@ -218,7 +222,8 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
     scales the learning rate of the per-rate gain vectors. ``image_mix=F`` (spectral KLT, B = 1 only) draws a
     share F of the crops as pseudo-components of the RGB training images
     (:class:`onboard.models.data.PseudoComponentSampler`): the cubes hold few scenes, the leading component
-    is a panchromatic-like image, and the RGB set has hundreds."""
+    is a panchromatic-like image, and the RGB set has hundreds. ``true_colour``: RGB crops from files with band
+    names in red, green, blue order, plus multispectral true-colour composites (:func:`make_sampler`)."""
     import torch
     from tqdm import tqdm
 
@@ -277,7 +282,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
             raise ValueError("widen_lr_mult needs --init-weights (it speeds up what widening added)")
         new_regions = {k: mask.to(dev) for k, mask in widened_regions(model, src).items() if k in params}
     sampler, files, n_used = make_sampler(data, bands, crop, cluster_bands=cluster_bands, spectral=spectral,
-                                          sampling=sampling, image_mix=image_mix)
+                                          sampling=sampling, image_mix=image_mix, true_colour=true_colour)
     rng = np.random.default_rng(seed + step)  # resume draws a fresh but reproducible stream
     (out_dir / "train_command.json").write_text(json.dumps({
         "command": f"satcomp train --data {data} --out {out} --steps {steps} --batch {batch} --crop {crop} "
@@ -291,7 +296,8 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
                    + (f" --widen-lr-mult {widen_lr_mult:g}" if widen_lr_mult != 1.0 else "")
                    + (f" --image-mix {image_mix:g}" if image_mix > 0 else "")
                    + (f" --init-weights {init_weights}" if init_weights else "")
-                   + (f" --sampling {sampling}" if cluster_bands is None else ""),
+                   + (f" --sampling {sampling}" if cluster_bands is None else "")
+                   + (" --true-colour" if true_colour else ""),
         "files": len(files), "images_used": n_used, "config": config.to_dict()}, indent=2))
     qat_start = int(steps * (1 - qat_fraction))
     log = open_run_log(out_dir, "step,rate_index,rate_bits,psnr_db,loss,aux_loss,elapsed_s")
@@ -357,6 +363,9 @@ def add_run_arguments(p: argparse.ArgumentParser, steps: int, batch: int, crop: 
     p.add_argument("--crop", type=int, default=crop)
     p.add_argument("--lr", type=float, default=lr)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--true-colour", action="store_true",
+                   help="RGB crops: read files with band names as red, green, blue (Landsat 8 B2 B3 B4 files are "
+                        "stored blue first) and add the true-colour composites of multispectral train files")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -399,6 +408,7 @@ def run(args: argparse.Namespace) -> int:
                  checkpoint_every=args.checkpoint_every, cluster_bands=args.cluster_bands,
                  sampling=args.sampling, n_s=args.n_s, spectral=args.spectral, n_a=args.n_a,
                  gain_lr_mult=args.gain_lr_mult, image_mix=args.image_mix, widen_warmup=args.widen_warmup,
+                 true_colour=args.true_colour,
                  widen_lr_mult=args.widen_lr_mult)
     print(f"weights: {path}")
     return 0

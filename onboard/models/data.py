@@ -21,6 +21,44 @@ def load_array(path: str | Path) -> np.ndarray:
     return read_array(path, keep_2d=False)
 
 
+# (red, green, blue) band names of the sensors in the shared data: Landsat 8 OLI (L1 DN and L2 surface
+# reflectance), Sentinel-2 MSI, CBERS-4/4A WFI and AWFI, CBERS-4 MUX
+TRUE_COLOUR_BANDS = (("B4", "B3", "B2"), ("SR_B4", "SR_B3", "SR_B2"), ("B04", "B03", "B02"),
+                     ("BAND15", "BAND14", "BAND13"), ("BAND7", "BAND6", "BAND5"))
+
+
+def band_names(path: str | Path) -> list[str]:
+    """The band names an ``.npz`` file lists in its ``bands`` array; ``[]`` for any other file."""
+    p = Path(path)
+    if p.suffix.lower() != ".npz":
+        return []
+    with np.load(p) as z:
+        return [str(n) for n in z["bands"]] if "bands" in z.files else []
+
+
+def true_colour_indexes(names: list[str]) -> list[int] | None:
+    """Indexes of the (red, green, blue) bands among ``names`` (:data:`TRUE_COLOUR_BANDS`), or None.
+
+    >>> true_colour_indexes(["B02", "B03", "B04", "B08"])
+    [2, 1, 0]
+    >>> true_colour_indexes(["B05", "B06"]) is None
+    True
+    """
+    for triple in TRUE_COLOUR_BANDS:
+        if all(n in names for n in triple):
+            return [names.index(n) for n in triple]
+    return None
+
+
+def load_image(path: str | Path, true_colour: bool = False) -> np.ndarray:
+    """:func:`load_array`, or with ``true_colour`` the file's red, green and blue bands in that order when its
+    band names say which they are (a Landsat 8 ``B2 B3 B4`` file becomes R, G, B; a 10-band Sentinel-2 file
+    its ``B04 B03 B02`` composite)."""
+    arr = load_array(path)
+    idx = true_colour_indexes(band_names(path)) if true_colour else None
+    return np.ascontiguousarray(arr[:, :, idx]) if idx is not None else arr
+
+
 def normalise_bands(arr: np.ndarray) -> np.ndarray:
     """(H, W, C) integer array -> float32 in [0, 1] per band by the band's (min, max)."""
     a = arr.astype(np.float32)
@@ -29,8 +67,11 @@ def normalise_bands(arr: np.ndarray) -> np.ndarray:
     return (a - lo) / np.maximum(hi - lo, 1.0)
 
 
-def manifest_files(data_root: str | Path, purpose: str = "train", bands: int | None = 3) -> list[Path]:
-    """Files of ``data_root/manifest.json`` whose purpose starts with ``purpose`` and band count matches."""
+def manifest_files(data_root: str | Path, purpose: str = "train", bands: int | None = 3,
+                   true_colour: bool = False) -> list[Path]:
+    """Files of ``data_root/manifest.json`` whose purpose starts with ``purpose`` and band count matches;
+    with ``true_colour`` (and ``bands=3``) also the multi-band files whose band names give a true-colour
+    composite (:func:`load_image`)."""
     root = Path(data_root)
     entries = json.loads((root / "manifest.json").read_text())["files"]
     out = []
@@ -41,19 +82,23 @@ def manifest_files(data_root: str | Path, purpose: str = "train", bands: int | N
         if len(shape) not in (2, 3):
             continue  # e.g. (N, H, W, C) scene stacks
         n_bands = shape[-1] if len(shape) == 3 else 1
-        if bands is not None and n_bands != bands:
+        composite = (true_colour and bands == 3 and n_bands > 3
+                     and true_colour_indexes(band_names(root / e["file"])) is not None)
+        if bands is not None and n_bands != bands and not composite:
             continue
         out.append(root / e["file"])
     return sorted(out)
 
 
-def collect_files(source: str | Path, bands: int = 3, purpose: str = "train") -> list[Path]:
-    """A folder with ``manifest.json`` (its ``purpose`` files), any other folder (all images), or a file."""
+def collect_files(source: str | Path, bands: int = 3, purpose: str = "train", true_colour: bool = False
+                  ) -> list[Path]:
+    """A folder with ``manifest.json`` (its ``purpose`` files, see :func:`manifest_files`), any other folder
+    (all images), or a file."""
     p = Path(source)
     if p.is_file():
         return [p]
     if (p / "manifest.json").exists():
-        return manifest_files(p, purpose=purpose, bands=bands)
+        return manifest_files(p, purpose=purpose, bands=bands, true_colour=true_colour)
     return sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES | {".npz", ".npy"})
 
 
@@ -64,16 +109,17 @@ class CropSampler:
     ``sampling="area"`` (default) draws each crop's image in proportion to its pixel count, so every training
     pixel is equally likely: a few large satellite scenes weigh as much as the hundreds of small aerial tiles
     that cover the same area. ``sampling="image"`` draws images uniformly (small tiles and large scenes equally
-    likely; with the shared data 93 % of crops then come from the UC Merced tiles).
+    likely; with the shared data 93 % of crops then come from the UC Merced tiles). ``true_colour``: read files
+    whose band names say which bands are red, green and blue in that order (:func:`load_image`).
     """
 
-    def __init__(self, files: list[Path], bands: int, crop: int, sampling: str = "area"):
+    def __init__(self, files: list[Path], bands: int, crop: int, sampling: str = "area", true_colour: bool = False):
         if sampling not in ("area", "image"):
             raise ValueError(f"sampling must be 'area' or 'image', not {sampling!r}")
         self.crop = crop
         self.images = []
         for f in files:
-            arr = load_array(f)
+            arr = load_image(f, true_colour)
             if arr.shape[-1] != bands or min(arr.shape[:2]) < crop:
                 continue
             self.images.append(normalise_bands(arr))

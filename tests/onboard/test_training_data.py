@@ -117,3 +117,52 @@ def test_mixed_sampler_draws_each_source_at_its_share():
     assert set(np.unique(x)) == {0.0, 1.0}
     with pytest.raises(ValueError, match="share"):
         MixedSampler(Const(0.0), Const(1.0), 1.5)
+
+
+@pytest.fixture()
+def named_bands(tmp_path):
+    """A data root with a manifest: one 3-band Landsat-style file stored blue first (B2 B3 B4), one 5-band
+    file with a Sentinel-2 true-colour triple, one 4-band file with no visible triple, one plain RGB PNG."""
+    import json
+
+    rng = np.random.default_rng(5)
+    bgr = rng.integers(0, 4000, (80, 80, 3), dtype=np.uint16)
+    np.savez(tmp_path / "l8_b2b3b4.npz", data=bgr, bands=np.array(["B2", "B3", "B4"]))
+    ms = rng.integers(0, 4000, (80, 80, 5), dtype=np.uint16)
+    np.savez(tmp_path / "s2.npz", data=ms, bands=np.array(["B02", "B03", "B04", "B08", "B11"]))
+    np.savez(tmp_path / "swir.npz", data=ms[:, :, :4], bands=np.array(["B05", "B06", "B07", "B8A"]))
+    Image.fromarray(rng.integers(0, 255, (80, 80, 3), dtype=np.uint8)).save(tmp_path / "rgb.png")
+    entries = [{"file": "l8_b2b3b4.npz", "shape": [80, 80, 3], "purpose": "train"},
+               {"file": "s2.npz", "shape": [80, 80, 5], "purpose": "train"},
+               {"file": "swir.npz", "shape": [80, 80, 4], "purpose": "train"},
+               {"file": "rgb.png", "shape": [80, 80, 3], "purpose": "train"}]
+    (tmp_path / "manifest.json").write_text(json.dumps({"files": entries}))
+    return tmp_path, bgr, ms
+
+
+def test_true_colour_reads_named_bands_red_first_and_adds_composites(named_bands):
+    from onboard.models.data import collect_files, load_image
+
+    root, bgr, ms = named_bands
+    plain = collect_files(root, bands=3)
+    assert [p.name for p in plain] == ["l8_b2b3b4.npz", "rgb.png"]
+    coloured = collect_files(root, bands=3, true_colour=True)
+    assert [p.name for p in coloured] == ["l8_b2b3b4.npz", "rgb.png", "s2.npz"]  # no triple in swir.npz
+    np.testing.assert_array_equal(load_image(root / "l8_b2b3b4.npz"), bgr)  # as stored without the option
+    np.testing.assert_array_equal(load_image(root / "l8_b2b3b4.npz", true_colour=True), bgr[:, :, ::-1])
+    np.testing.assert_array_equal(load_image(root / "s2.npz", true_colour=True), ms[:, :, [2, 1, 0]])
+    np.testing.assert_array_equal(load_image(root / "swir.npz", true_colour=True), ms[:, :, :4])
+    sampler = CropSampler(coloured, bands=3, crop=64, true_colour=True)
+    assert len(sampler.images) == 3 and all(im.shape[-1] == 3 for im in sampler.images)
+    # the first image is the Landsat-style file, normalised band by band in red, green, blue order
+    red = bgr[:, :, 2].astype(np.float32)
+    np.testing.assert_allclose(sampler.images[0][:, :, 0], (red - red.min()) / (red.max() - red.min()), rtol=1e-6)
+
+
+def test_true_colour_indexes_module_examples():
+    import doctest
+
+    import onboard.models.data as data
+
+    result = doctest.testmod(data)
+    assert result.attempted >= 2 and result.failed == 0

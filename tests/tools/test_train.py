@@ -28,6 +28,21 @@ def test_train_writes_weights_and_resumes_from_its_checkpoint(image_folder, tmp_
     assert torch.load(run / "weights.pt", weights_only=False)["step"] == 5
 
 
+def test_true_colour_training_reads_named_bands_and_records_the_option(tmp_path):
+    rng = np.random.default_rng(2)
+    root = tmp_path / "data"
+    root.mkdir()
+    np.savez(root / "ms.npz", data=rng.integers(0, 4000, (96, 96, 5), dtype=np.uint16),
+             bands=np.array(["B02", "B03", "B04", "B08", "B11"]))
+    (root / "manifest.json").write_text(json.dumps({"files": [
+        {"file": "ms.npz", "shape": [96, 96, 5], "purpose": "train"}]}))
+    with pytest.raises(ValueError, match="no usable 3-band image"):  # without the option the 5-band file is out
+        train(str(root), str(tmp_path / "plain"), steps=1, **TINY)
+    train(str(root), str(tmp_path / "tc"), steps=2, true_colour=True, **TINY)
+    record = json.loads((tmp_path / "tc" / "train_command.json").read_text())
+    assert record["command"].endswith(" --true-colour") and record["images_used"] == 1
+
+
 def test_widening_the_latent_keeps_what_the_model_computes():
     torch.manual_seed(0)
     small = ScaleHyperprior(HyperpriorConfig(bands=3, n=8, m=16, nz=8)).eval()
