@@ -251,6 +251,7 @@ def select_bands(path: str | Path, img: np.ndarray, bands: list[str]) -> np.ndar
     [5, 0]
     """
     from onboard.errors import UnsupportedInputError
+    from onboard.models.data import band_names
 
     path = Path(path)
     if img.ndim != 3:
@@ -261,10 +262,7 @@ def select_bands(path: str | Path, img: np.ndarray, bands: list[str]) -> np.ndar
         if bad:
             raise UnsupportedInputError(f"{path.name}: band index {bad[0]} outside 0..{img.shape[2] - 1}")
     else:
-        names = []
-        if path.suffix.lower() == ".npz":
-            with np.load(path) as z:
-                names = [str(n) for n in z["bands"]] if "bands" in z.files else []
+        names = band_names(path)
         if not names:
             raise UnsupportedInputError(f"{path.name}: no band names to select {bands} by (give 0-based indexes)")
         missing = [b for b in bands if b not in names]
