@@ -38,9 +38,8 @@ def main(argv=None) -> int:
     from onboard.samples import load_sample
     from sim.runner import mirror_to_size
 
-    in_zoo = args.package in onboard.zoo.available()
-    pkg = onboard.zoo.load(args.package) if in_zoo else onboard.load_package(args.package)
-    extra = () if in_zoo else (args.package,)
+    pkg = onboard.zoo.resolve(args.package)
+    extra = (pkg.path,)  # the ground finds the package by id there (a zoo package is found either way)
     img = mirror_to_size(load_sample("landsat7_rgb"), (args.size, args.size))
     mp = img.shape[0] * img.shape[1] / 1e6
     t = time.perf_counter()

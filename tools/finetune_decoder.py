@@ -266,39 +266,33 @@ def write_family(packages: list[str], decoder: str, out_root: str, overwrite: bo
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from onboard.rd_quantise import check_rd_weight
+    from tools.rd import checked_float
     from tools.train import add_run_arguments
 
     p.add_argument("--packages", nargs="+", required=True,
                    help="the rate points of one format-2 family (zoo names or package folders)")
     add_run_arguments(p, steps=2000, batch=2, crop=256, lr=1e-5)
-    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--precision", choices=("int8", "fp32"), default="int8",
                    help="onboard g_a/h_a precision whose latents the decoder learns from")
-    p.add_argument("--rd-weight", type=float, default=DEFAULT_RD_WEIGHT,
+    p.add_argument("--rd-weight", type=checked_float(check_rd_weight), default=DEFAULT_RD_WEIGHT,
                    help="onboard RD choice weight (0: the dead-zone rounding)")
-    p.add_argument("--sampling", choices=("area", "image"), default="area")
-    p.add_argument("--image-mix", type=float, default=0.0,
-                   help="KLT family of one band: share of crops made as pseudo-components of RGB train images")
     p.add_argument("--post-filter", type=int, default=0, metavar="C",
                    help="also train a full-resolution residual filter of C channels after g_s (ground side)")
     p.add_argument("--post-filter-lr-mult", type=float, default=10.0,
                    help="learning-rate multiplier of the post-filter against g_s")
     p.add_argument("--init-decoder", default=None, metavar="PT",
                    help="start from the weights-only decoder.pt of an earlier run on the same packages")
-    p.add_argument("--checkpoint-every", type=int, default=250)
-    p.add_argument("--no-progress", action="store_true")
     p.add_argument("--write", default=None, metavar="DIR",
                    help="after training, write the family with the new g_s into DIR (overwrites its packages)")
 
 
 def run(args: argparse.Namespace) -> int:
-    path = finetune_decoder(args.packages, args.data, args.out, args.steps, batch=args.batch, crop=args.crop,
-                            lr=args.lr, seed=args.seed, threads=args.threads, precision=args.precision,
-                            rd_weight=args.rd_weight, checkpoint_every=args.checkpoint_every,
-                            progress=not args.no_progress, sampling=args.sampling, image_mix=args.image_mix,
-                            true_colour=args.true_colour,
-                            post_filter=args.post_filter, post_filter_lr_mult=args.post_filter_lr_mult,
-                            init_decoder=args.init_decoder)
+    from tools.train import run_options
+
+    path = finetune_decoder(args.packages, args.data, args.out, args.steps, **run_options(args),
+                            precision=args.precision, rd_weight=args.rd_weight, post_filter=args.post_filter,
+                            post_filter_lr_mult=args.post_filter_lr_mult, init_decoder=args.init_decoder)
     print(f"decoder: {path}")
     if args.write:
         for p in write_family(args.packages, str(path), args.write, overwrite=True):

@@ -132,11 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("cubes", nargs="+", help=".npz (key data) / .npy / multi-band TIFF cubes")
     args = p.parse_args(argv)
 
-    from onboard import load_package
     from onboard.imageio import read_array
-    from onboard.zoo import available, load
+    from onboard.zoo import resolve
 
-    package = load(args.package) if args.package in available() else load_package(args.package)
+    package = resolve(args.package)
     for path in args.cubes:
         report = component_report(read_array(path), package, args.precision)
         print(f"{path} with {package.name} ({args.precision})")

@@ -204,7 +204,7 @@ def plot(summary: dict, out: Path, rate_unit: str, title: str) -> Path:
     return path
 
 
-def _checked_float(check):
+def checked_float(check):
     """An argparse ``type`` that parses a float and passes it through ``check`` (a usage error, exit 2, for a
     value ``check`` refuses or text that is not a number)."""
     def parse(text: str) -> float:
@@ -225,11 +225,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", nargs="+", default=["int8", "fp32"], choices=["int8", "fp32"])
     p.add_argument("--baseline-points", type=int, default=8)
     p.add_argument("--limit", type=int, default=None, help="use only the first N inputs")
-    p.add_argument("--deadzone", type=_checked_float(check_deadzone), default=DEFAULT_DEADZONE,
+    p.add_argument("--deadzone", type=checked_float(check_deadzone), default=DEFAULT_DEADZONE,
                    help=f"latent rounding dead zone of the encoder in [0, 0.5) (default {DEFAULT_DEADZONE}; "
                         "0 is plain rounding); used where the RD choice is off or the package has no "
                         "distortion weights")
-    p.add_argument("--rd-weight", type=_checked_float(check_rd_weight), default=DEFAULT_RD_WEIGHT,
+    p.add_argument("--rd-weight", type=checked_float(check_rd_weight), default=DEFAULT_RD_WEIGHT,
                    help=f"weight of the encoder's rate-distortion choice of each latent integer (default "
                         f"{DEFAULT_RD_WEIGHT:g}; 0 turns it off)")
     p.add_argument("--bands", nargs="+", default=None, metavar="BAND",

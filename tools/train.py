@@ -353,8 +353,8 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
 
 
 def add_run_arguments(p: argparse.ArgumentParser, steps: int, batch: int, crop: int, lr: float) -> None:
-    """The options every training loop shares (data, run folder, steps, batch, crop, learning rate, seed),
-    with the loop's own defaults."""
+    """The options every training loop shares (data, run folder, steps, batch, crop, learning rate, seed,
+    threads, checkpointing, progress bar and how crops are drawn), with the loop's own defaults."""
     p.add_argument("--data", required=True,
                    help="folder with manifest.json (its train files), any image folder, or a file")
     p.add_argument("--out", required=True, help="run folder (resumes from its ckpt.pt)")
@@ -363,6 +363,14 @@ def add_run_arguments(p: argparse.ArgumentParser, steps: int, batch: int, crop: 
     p.add_argument("--crop", type=int, default=crop)
     p.add_argument("--lr", type=float, default=lr)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--checkpoint-every", type=int, default=250)
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--sampling", choices=("area", "image"), default="area",
+                   help="image crops: draw the image by pixel count (area, default) or uniformly (image)")
+    p.add_argument("--image-mix", type=float, default=0.0,
+                   help="KLT models of one band (B=1): share of crops made as pseudo-components of the RGB train "
+                        "images")
     p.add_argument("--true-colour", action="store_true",
                    help="RGB crops: read files with band names as red, green, blue (Landsat 8 B2 B3 B4 files are "
                         "stored blue first) and add the true-colour composites of multispectral train files")
@@ -379,12 +387,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-a", type=int, default=None,
                    help="width of the onboard analysis g_a (default: --n); every channel costs onboard MACs")
     p.add_argument("--lambdas", type=float, nargs="+", default=[0.0018, 0.0035, 0.0067, 0.013, 0.025])
-    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--init-weights", default=None, help="start from these weights (fine-tuning)")
-    p.add_argument("--checkpoint-every", type=int, default=250)
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--sampling", choices=("area", "image"), default="area",
-                   help="image crops: draw the image by pixel count (area, default) or uniformly (image)")
     p.add_argument("--cluster-bands", type=int, default=None,
                    help="train the channel-clustered codec with clusters of B bands on the cubes")
     p.add_argument("--gain-lr-mult", type=float, default=1.0,
@@ -395,21 +398,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--widen-lr-mult", type=float, default=1.0,
                    help="learning-rate multiplier of the weights that widening added (outside the --init-weights "
                         "model's slices)")
-    p.add_argument("--image-mix", type=float, default=0.0,
-                   help="KLT training (B=1): share of crops made as pseudo-components of the RGB train images")
     p.add_argument("--spectral", choices=("none", "klt"), default="none",
                    help="clustered codec: train on raw bands (none) or on spectral KLT components (klt)")
 
 
+def run_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments, for :func:`train` or :func:`tools.finetune_decoder.finetune_decoder`, of the
+    options :func:`add_run_arguments` defines (``--data``, ``--out`` and ``--steps`` go by position)."""
+    return dict(batch=args.batch, crop=args.crop, lr=args.lr, seed=args.seed, threads=args.threads,
+                checkpoint_every=args.checkpoint_every, progress=not args.no_progress, sampling=args.sampling,
+                image_mix=args.image_mix, true_colour=args.true_colour)
+
+
 def run(args: argparse.Namespace) -> int:
-    path = train(args.data, args.out, args.steps, batch=args.batch, crop=args.crop, lr=args.lr, seed=args.seed,
+    path = train(args.data, args.out, args.steps, **run_options(args),
                  bands=args.bands, n=args.n, m=args.m, nz=args.nz, lambdas=tuple(args.lambdas),
-                 threads=args.threads, init_weights=args.init_weights, progress=not args.no_progress,
-                 checkpoint_every=args.checkpoint_every, cluster_bands=args.cluster_bands,
-                 sampling=args.sampling, n_s=args.n_s, spectral=args.spectral, n_a=args.n_a,
-                 gain_lr_mult=args.gain_lr_mult, image_mix=args.image_mix, widen_warmup=args.widen_warmup,
-                 true_colour=args.true_colour,
-                 widen_lr_mult=args.widen_lr_mult)
+                 init_weights=args.init_weights, cluster_bands=args.cluster_bands, n_s=args.n_s,
+                 spectral=args.spectral, n_a=args.n_a, gain_lr_mult=args.gain_lr_mult,
+                 widen_warmup=args.widen_warmup, widen_lr_mult=args.widen_lr_mult)
     print(f"weights: {path}")
     return 0
 

@@ -103,6 +103,10 @@ def test_cli_reports_a_mixed_family_as_a_usage_error(family, tiny_package, image
     rc = main(["finetune-decoder", "--packages", family[0], str(tiny_package.path), "--data", str(image_folder),
                "--out", str(tmp_path / "run"), "--steps", "1", "--no-progress"])
     assert rc == 2 and "FamilyMismatchError" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # the RD weight is checked as satcomp rd checks it, before any work
+        main(["finetune-decoder", "--packages", family[0], "--data", str(image_folder), "--out",
+              str(tmp_path / "run"), "--rd-weight", "-1"])
+    assert exc.value.code == 2 and "rd_weight must be a finite number >= 0" in capsys.readouterr().err
 
 
 def test_writing_a_family_over_itself_replaces_its_decoder(family, image_folder, tmp_path):
