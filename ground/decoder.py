@@ -235,7 +235,7 @@ def assemble(header, package, tiles: dict[int, np.ndarray], errors: dict[int, st
         valid = np.broadcast_to(valid.all(axis=2, keepdims=True), (h, w, c)).copy()
         timings["inverse_klt"] = time.perf_counter() - t1
     else:
-        image = denormalise(recon, header.band_ranges or [(0, 1)] * c, header.dtype)
+        image = denormalise(recon, header.band_ranges or [(0, 1)] * c, header.dtype, header.transfer_exponent)
     if header.two_d:
         image = image[:, :, 0]
     return DecodedScene(image=image, chunk_status=status, pixel_valid=valid, errors=dict(errors),

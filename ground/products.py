@@ -118,6 +118,7 @@ def write_product(path: str | Path, scene: CodedScene, res: DecodedScene, packag
             "n_chunks_received": int(np.sum(res.chunk_status == STATUS_RECEIVED)),
             "cluster_bands": h.cluster_bands,
             "band_ranges": json.dumps(h.band_ranges),
+            "transfer_exponent": h.transfer_exponent,
             "spectral": "klt" if h.spectral is not None else "none",
             "klt_components": h.spectral.n_components if h.spectral is not None else 0,
             "bits_per_sample": 8.0 * len(scene.to_bytes()) / int(np.prod(h.shape)),

@@ -7,7 +7,8 @@ Binary layout (all integers big-endian, field widths are the named constants bel
       version          1  BITSTREAM_VERSION
       flags            1  bit0: per-band ranges present; bit1: the input was 2-D (H, W), decode to 2-D;
                           bit2: band order table present (clusters chosen from inter-band correlation);
-                          bit3: spectral KLT table present (the chunks code KLT components, not bands)
+                          bit3: spectral KLT table present (the chunks code KLT components, not bands);
+                          bit4: transfer table present (the range-normalised bands were companded)
       scene_id         4  u32
       cuc_coarse       4  u32 seconds since the CCSDS epoch 1958-01-01 (UTC scale, no leap seconds)
       cuc_fine         2  u16 units of 2**-16 s
@@ -32,6 +33,9 @@ Binary layout (all integers big-endian, field widths are the named constants bel
                      and the C x K int8 basis; CRC-16); the chunks then
                      code K components in clusters of B (``n_clusters = ceil(K / B)``) and the band ranges
                      are not sent (the ground clips to the declared bit depth)
+    transfer (only when flags bit4, only with per-band ranges): u16 exponent in thousandths, then CRC-16; the
+                     encoder coded ``t ** (exponent / 1000)`` of each range-normalised value t in [0, 1] and the
+                     ground raises its reconstruction to ``1000 / exponent`` before undoing the ranges
     Chunk records, n_present of them, each (5 to 14 octets of overhead, 7 for a typical chunk):
       index          1-5  unsigned LEB128 varint: chunk index (tile-major, cluster-minor)
       length         1-5  unsigned LEB128 varint: payload octets
@@ -75,7 +79,9 @@ FLAG_BAND_RANGES = 0x01
 FLAG_2D = 0x02
 FLAG_BAND_ORDER = 0x04
 FLAG_SPECTRAL_KLT = 0x08
-KNOWN_FLAGS = FLAG_BAND_RANGES | FLAG_2D | FLAG_BAND_ORDER | FLAG_SPECTRAL_KLT
+FLAG_TRANSFER = 0x10
+KNOWN_FLAGS = FLAG_BAND_RANGES | FLAG_2D | FLAG_BAND_ORDER | FLAG_SPECTRAL_KLT | FLAG_TRANSFER
+TRANSFER_SIZE = 2  # u16 exponent in thousandths
 CHUNK_CRC_SIZE = 4
 MAX_VARINT_OCTETS = 5  # enough for any u32
 PACKAGE_ID_SIZE = 32
@@ -128,6 +134,7 @@ class SceneHeader:
     two_d: bool = False
     band_order: tuple[int, ...] | None = None
     spectral: SpectralKLT | None = None
+    transfer_milli: int | None = None
     version: int = BITSTREAM_VERSION
 
     def __post_init__(self) -> None:
@@ -150,6 +157,11 @@ class SceneHeader:
                 raise ValueError("a scene carries either a band order or a spectral KLT, not both")
             if self.cluster_bands == 0:
                 raise ValueError("a spectral KLT needs a clustered package (cluster_bands > 0)")
+        if self.transfer_milli is not None:
+            if not 1 <= self.transfer_milli <= 0xFFFF:
+                raise ValueError(f"transfer exponent {self.transfer_milli}/1000 outside 1..65535 thousandths")
+            if self.band_ranges is None:
+                raise ValueError("a transfer exponent applies to range-normalised bands: it needs band ranges")
         if self.two_d and self.bands != 1:
             raise ValueError(f"a 2-D scene has one band, header says {self.bands}")
         if self.band_ranges is not None:
@@ -174,6 +186,11 @@ class SceneHeader:
     @property
     def n_tile_cols(self) -> int:
         return -(-self.width // self.tile_w)
+
+    @property
+    def transfer_exponent(self) -> float:
+        """The exponent the encoder raised each range-normalised value to (1.0: linear, no transfer table)."""
+        return 1.0 if self.transfer_milli is None else self.transfer_milli / 1000.0
 
     @property
     def coded_bands(self) -> int:
@@ -209,7 +226,8 @@ class SceneHeader:
     def pack(self) -> bytes:
         flags = ((FLAG_BAND_RANGES if self.band_ranges is not None else 0) | (FLAG_2D if self.two_d else 0)
                  | (FLAG_BAND_ORDER if self.band_order is not None else 0)
-                 | (FLAG_SPECTRAL_KLT if self.spectral is not None else 0))
+                 | (FLAG_SPECTRAL_KLT if self.spectral is not None else 0)
+                 | (FLAG_TRANSFER if self.transfer_milli is not None else 0))
         body = _HEADER_STRUCT.pack(
             MAGIC, self.version, flags, self.scene_id, self.cuc_coarse, self.cuc_fine,
             self.height, self.width, self.bands, DTYPE_CODES[self.dtype], self.bit_depth,
@@ -225,6 +243,9 @@ class SceneHeader:
             out += table + crc16(table).to_bytes(2, "big")
         if self.spectral is not None:
             out += self.spectral.pack(self.dtype)
+        if self.transfer_milli is not None:
+            table = struct.pack(">H", self.transfer_milli)
+            out += table + crc16(table).to_bytes(2, "big")
         return out
 
     @classmethod
@@ -276,12 +297,21 @@ class SceneHeader:
         spectral = None
         if flags & FLAG_SPECTRAL_KLT:
             spectral, end = SpectralKLT.unpack(data, end, c, DTYPE_NAMES[dcode])
+        transfer = None
+        if flags & FLAG_TRANSFER:
+            if len(data) < end + TRANSFER_SIZE + 2:
+                raise CorruptStreamError(f"transfer table truncated: need {TRANSFER_SIZE + 2} octets")
+            table = data[end:end + TRANSFER_SIZE]
+            if crc16(table) != int.from_bytes(data[end + TRANSFER_SIZE:end + TRANSFER_SIZE + 2], "big"):
+                raise CorruptStreamError("transfer table CRC mismatch")
+            (transfer,) = struct.unpack(">H", table)
+            end += TRANSFER_SIZE + 2
         try:
             header = cls(scene_id=scene_id, height=h, width=w, bands=c, dtype=DTYPE_NAMES[dcode],
                          bit_depth=bit_depth, tile_h=th, tile_w=tw, cluster_bands=cb, n_chunks=n,
                          package_id=pkg, cuc_coarse=coarse, cuc_fine=fine, band_ranges=ranges,
                          two_d=bool(flags & FLAG_2D), band_order=order, spectral=spectral,
-                         version=version)
+                         transfer_milli=transfer, version=version)
         except ValueError as exc:
             raise CorruptStreamError(f"scene header fields invalid: {exc}") from exc
         expected = header.n_tile_rows * header.n_tile_cols * header.n_clusters

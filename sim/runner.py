@@ -98,7 +98,8 @@ class _Encoder:
 
             t0 = time.perf_counter()
             self.cache[key] = onboard.encode_image(self.images[image_index][1], self.packages[package_index],
-                                                   precision=self.imaging.precision, tile=self.imaging.tile)
+                                                   precision=self.imaging.precision, tile=self.imaging.tile,
+                                                   transfer=self.imaging.transfer)
             self.encode_s += time.perf_counter() - t0
         return self.cache[key]
 

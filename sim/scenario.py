@@ -41,6 +41,7 @@ A scenario (see ``sim/scenarios/*.toml`` for complete, sourced examples)::
     rate_control = "fit"                  # or "fixed" (always the last package of the list)
     fill_target = 0.8                     # plan to use this fraction of the expected capacity
     precision = "int8"; tile = 256
+    transfer = "auto"                     # encoder curve for > 8-bit data: "auto", "linear" or an exponent
 """
 from __future__ import annotations
 
@@ -115,6 +116,7 @@ class ImagingConfig:
     precision: str = "int8"
     tile: int = 256
     priority: int = 0
+    transfer: str | float = "auto"
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,12 @@ def _datetime(v) -> datetime:
     return t.astimezone(timezone.utc)
 
 
+def _transfer(v):
+    from onboard.encoder import check_transfer
+
+    return check_transfer(v)
+
+
 def _tuple_of_pairs(v):
     return tuple(tuple(x) for x in v)
 
@@ -201,7 +209,7 @@ def scenario_from_dict(d: dict, base_dir: Path = Path(".")) -> Scenario:
     downlink = _build(DownlinkConfig, d.pop("downlink", {}), "downlink")
     imaging = _build(ImagingConfig, d.pop("imaging", {}), "imaging", {
         "samples": tuple, "files": tuple, "packages": tuple,
-        "scene_size": lambda v: None if v is None else (int(v[0]), int(v[1]))})
+        "scene_size": lambda v: None if v is None else (int(v[0]), int(v[1])), "transfer": _transfer})
     if not imaging.samples and not imaging.files:
         raise ScenarioError("[imaging]: give at least one of samples = [...] or files = [...]")
     if not imaging.packages:

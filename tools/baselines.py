@@ -39,10 +39,15 @@ def _j2k_roundtrip(img: np.ndarray, ratio: float, mct: bool) -> tuple[int, np.nd
 
 
 def jpeg2000_image(img: np.ndarray, bpp_target: float) -> tuple[int, np.ndarray]:
-    """(coded octets, decoded image) for an (H, W) or (H, W, 3) uint8/uint16 image at about ``bpp_target``
-    bits per pixel (all bands together)."""
+    """(coded octets, decoded image) for an (H, W) or (H, W, 3) uint8/uint16/int16 image at about
+    ``bpp_target`` bits per pixel (all bands together). int16 (CBERS DN) is shifted by its minimum into uint16,
+    coded, and shifted back: a lossless offset, so JPEG 2000 codes the same signal as the learned codec."""
+    if img.dtype == np.int16:
+        offset = int(img.min())
+        n, out = jpeg2000_image((img.astype(np.int32) - offset).astype(np.uint16), bpp_target)
+        return n, (out.astype(np.int32) + offset).astype(np.int16)
     if img.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"JPEG 2000 baseline takes uint8 or uint16, got {img.dtype}")
+        raise ValueError(f"JPEG 2000 baseline takes uint8, uint16 or int16, got {img.dtype}")
     bands = 1 if img.ndim == 2 else img.shape[2]
     if img.ndim == 3 and bands == 3 and img.dtype == np.uint16:
         return _j2k_rgb16(img, bpp_target)

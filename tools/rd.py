@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from onboard.encoder import DEFAULT_DEADZONE, check_deadzone
+from onboard.encoder import DEFAULT_DEADZONE, check_deadzone, check_transfer
 from onboard.rd_quantise import DEFAULT_RD_WEIGHT, check_rd_weight
 from tools.baselines import bd_rate, jpeg2000_bands, jpeg2000_image, klt_jpeg2000
 
@@ -45,10 +45,10 @@ def _is_cube(img: np.ndarray) -> bool:
 
 def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, echo=print, name: str = "",
                    spectral: str = "auto", deadzone: float = DEFAULT_DEADZONE,
-                   rd_weight: float = DEFAULT_RD_WEIGHT):
+                   rd_weight: float = DEFAULT_RD_WEIGHT, transfer: str | float = "auto"):
     """All points for one input: ``{method: [ {rate, psnr_db, ...}, ... ]}``. ``spectral``: the encoder's
     mode for clustered packages (``auto``: each package's own); ``rd_weight`` and ``deadzone``: the encoder's
-    latent quantiser (:func:`onboard.encoder.encode_image`)."""
+    latent quantiser, ``transfer`` its curve for > 8-bit data (:func:`onboard.encoder.encode_image`)."""
     import ground
     import onboard
     from onboard.encoder import bit_depth_of
@@ -66,7 +66,7 @@ def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, e
                 t0 = time.perf_counter()
                 coded = onboard.encode_image(img, pkg, precision=prec,
                                              spectral=spectral if pkg.cluster_bands else "auto", deadzone=deadzone,
-                                             rd_weight=rd_weight)
+                                             rd_weight=rd_weight, transfer=transfer)
                 t1 = time.perf_counter()
             except UnsupportedInputError as exc:
                 echo(f"  {name}: {pkg.name} skipped ({exc})")
@@ -216,6 +216,14 @@ def checked_float(check):
     return parse
 
 
+def checked_transfer(text: str) -> str | float:
+    """argparse ``type`` for ``--transfer`` (:func:`onboard.encoder.check_transfer`; a usage error, exit 2)."""
+    try:
+        return check_transfer(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--package", action="append", required=True,
                    help="zoo name or package directory; repeat for each rate point (or give a family prefix "
@@ -232,6 +240,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rd-weight", type=checked_float(check_rd_weight), default=DEFAULT_RD_WEIGHT,
                    help=f"weight of the encoder's rate-distortion choice of each latent integer (default "
                         f"{DEFAULT_RD_WEIGHT:g}; 0 turns it off)")
+    p.add_argument("--transfer", type=checked_transfer, default="auto",
+                   help="the encoder's transfer curve: auto (default; image packages code data of more than 8 "
+                        "bits as t**0.8 of the range-normalised value t), linear, or an exponent")
     p.add_argument("--bands", nargs="+", default=None, metavar="BAND",
                    help="code only these bands of every input, in this order: 0-based indexes, or the band "
                         "names an .npz input lists (e.g. B04 B03 B02 for a Sentinel-2 true-colour composite)")
@@ -300,7 +311,7 @@ def run(args: argparse.Namespace) -> int:
         t = time.perf_counter()
         points, cube = evaluate_input(img, packages, args.precision, args.baseline_points, name=f.name,
                                       spectral=args.spectral, deadzone=args.deadzone,
-                                      rd_weight=args.rd_weight)
+                                      rd_weight=args.rd_weight, transfer=args.transfer)
         if not points:
             continue
         if cube_mode is None:
@@ -318,6 +329,7 @@ def run(args: argparse.Namespace) -> int:
     unit = "bits per pixel per band" if cube_mode else "bits per pixel"
     doc = {"rate_unit": unit, "packages": [p.name for p in packages], "inputs": [pi["file"] for pi in per_input],
            "bands": args.bands, "deadzone": args.deadzone, "rd_weight": args.rd_weight,
+           "transfer": args.transfer,
            "rd_quantiser": {p.name: p.distortion_per_step is not None for p in packages},
            **summary, "per_input": per_input}
     # JSON has no NaN: a BD-rate that cannot be computed (no PSNR overlap) is written as null

@@ -15,6 +15,7 @@ from pathlib import Path
 OUT = Path(__file__).with_name("container_v1.json")
 OUT_KLT = Path(__file__).with_name("container_v1_klt.json")
 OUT_KLT_SHIFT = Path(__file__).with_name("container_v1_klt_shift.json")
+OUT_TRANSFER = Path(__file__).with_name("container_v1_transfer.json")
 
 
 def scene():
@@ -59,6 +60,17 @@ def klt_shift_scene():
     return CodedScene(h, [Chunk(0, b"\x5a")])
 
 
+def transfer_scene():
+    """A 3-band uint16 scene whose range-normalised bands were coded through the power-law transfer
+    ``t ** 0.7`` (flags bit0 and bit4: band ranges, then the transfer table)."""
+    from onboard.container import Chunk, CodedScene, SceneHeader
+
+    h = SceneHeader(scene_id=11, height=64, width=64, bands=3, dtype="uint16", bit_depth=14, tile_h=64,
+                    tile_w=64, cluster_bands=0, n_chunks=1, package_id=bytes(32),
+                    band_ranges=((477, 7818), (600, 6000), (0, 16383)), transfer_milli=700)
+    return CodedScene(h, [Chunk(0, b"\x01\x02")])
+
+
 FIELDS = [("magic", 4), ("version", 1), ("flags", 1), ("scene_id", 4), ("cuc_coarse", 4), ("cuc_fine", 2),
           ("height", 4), ("width", 4), ("bands", 2), ("dtype_code", 1), ("bit_depth", 1), ("tile_h", 2),
           ("tile_w", 2), ("cluster_bands", 1), ("n_chunks", 4), ("package_id", 32), ("reserved", 1),
@@ -69,6 +81,7 @@ def main() -> None:
     write(scene(), OUT)
     write(klt_scene(), OUT_KLT)
     write(klt_shift_scene(), OUT_KLT_SHIFT)
+    write(transfer_scene(), OUT_TRANSFER)
 
 
 def write(s, out: Path) -> None:
@@ -81,7 +94,8 @@ def write(s, out: Path) -> None:
         pos += n
     if s.header.band_ranges is not None:
         for b in range(s.header.bands):
-            layout.append({"offset": pos, "octets": 4, "field": f"band {b} range (lo, hi) as big-endian i16",
+            kind = "i16" if s.header.dtype == "int16" else "u16"
+            layout.append({"offset": pos, "octets": 4, "field": f"band {b} range (lo, hi) as big-endian {kind}",
                            "hex": data[pos:pos + 4].hex()})
             pos += 4
         layout.append({"offset": pos, "octets": 2, "field": "band range table CRC-16",
@@ -97,6 +111,12 @@ def write(s, out: Path) -> None:
                          "steps, zigzag varint basis row differences", n), ("KLT table CRC-16", 2)]:
             layout.append({"offset": pos, "octets": m, "field": name, "hex": data[pos:pos + m].hex()})
             pos += m
+    if s.header.transfer_milli is not None:
+        layout.append({"offset": pos, "octets": 2, "field": "transfer exponent in thousandths (u16)",
+                       "hex": data[pos:pos + 2].hex()})
+        layout.append({"offset": pos + 2, "octets": 2, "field": "transfer table CRC-16",
+                       "hex": data[pos + 2:pos + 4].hex()})
+        pos += 4
     for c in s.chunks:
         idx, p2 = read_uvarint(data, pos)
         layout.append({"offset": pos, "octets": p2 - pos, "field": f"chunk index varint ({idx})",

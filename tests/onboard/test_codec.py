@@ -430,3 +430,15 @@ def test_dead_zone_lowers_the_rate_and_the_decoder_follows(tiny_package):
     for bad in (-0.1, 0.5, 1.0):
         with pytest.raises(ValueError, match="deadzone"):
             onboard.encode_image(img, tiny_package, deadzone=bad)
+
+
+def test_the_transfer_curve_round_trips_every_16_bit_value():
+    from onboard.encoder import denormalise, normalise
+
+    x = np.arange(65536, dtype=np.uint16).reshape(256, 256, 1)
+    for exponent in (0.5, 0.8, 1.0, 2.0):
+        for lo, hi in ((0, 65535), (477, 7818)):
+            xs = np.clip(x, lo, hi)
+            t = normalise(xs, [(lo, hi)], exponent)
+            assert t.dtype == np.float32 and t.min() >= 0.0 and t.max() <= 1.0
+            assert np.array_equal(denormalise(t, [(lo, hi)], "uint16", exponent), xs), (exponent, lo, hi)

@@ -1,6 +1,7 @@
 """The coded-scene container: golden bytes, round trips, and fuzzing (only typed errors, never a crash)."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -53,12 +54,13 @@ def test_uvarint_round_trip(n):
     assert read_uvarint(uvarint(n)) == (n, len(uvarint(n)))
 
 
-@given(st.lists(st.binary(max_size=300), max_size=6), st.integers(0, 2**32 - 1))
+@given(st.lists(st.binary(max_size=300), max_size=6), st.integers(0, 2**32 - 1),
+       st.one_of(st.none(), st.integers(1, 0xFFFF)))
 @settings(max_examples=50, deadline=None)
-def test_round_trip(payloads, scene_id):
+def test_round_trip(payloads, scene_id, transfer_milli):
     h = SceneHeader(scene_id=scene_id, height=64, width=64 * max(1, len(payloads)), bands=1, dtype="uint8",
                     bit_depth=8, tile_h=64, tile_w=64, cluster_bands=0, n_chunks=max(1, len(payloads)),
-                    package_id=bytes(32), band_ranges=((0, 255),))
+                    package_id=bytes(32), band_ranges=((0, 255),), transfer_milli=transfer_milli)
     s = CodedScene(h, [Chunk(i, p) for i, p in enumerate(payloads)])
     assert CodedScene.from_bytes(s.to_bytes()) == s
 
@@ -114,6 +116,36 @@ def test_golden_container_with_a_klt_table(golden_name, make):
     if zlib.ZLIB_RUNTIME_VERSION == doc["zlib_version"]:
         assert data == golden
     assert CodedScene.from_bytes(data) == back
+
+
+def test_golden_container_with_a_transfer_table():
+    expected = _golden_module().transfer_scene()
+    doc = json.loads(GOLDEN.with_name("container_v1_transfer.json").read_text())
+    golden = bytes.fromhex(doc["container_hex"])
+    for entry in doc["layout"]:
+        assert golden[entry["offset"]:entry["offset"] + entry["octets"]].hex() == entry["hex"]
+    assert sum(e["octets"] for e in doc["layout"]) == len(golden) == doc["nbytes"]
+    assert golden[5] == 0x11  # flags: band ranges + transfer
+    assert expected.to_bytes() == golden
+    back = CodedScene.from_bytes(golden)
+    assert back == expected and back.header.transfer_exponent == 0.7
+    # the transfer table is the header's last part: its damage is a typed error, not a linear decode
+    end = len(SceneHeader.unpack(golden)[0].pack())
+    for pos in (end - 4, end - 1):
+        bad = bytearray(golden)
+        bad[pos] ^= 0x01
+        with pytest.raises(CorruptStreamError, match="transfer table CRC"):
+            CodedScene.from_bytes(bytes(bad))
+
+
+def test_a_transfer_needs_band_ranges_and_a_positive_exponent():
+    h = _golden_module().transfer_scene().header
+    with pytest.raises(ValueError, match="needs band ranges"):
+        dataclasses.replace(h, band_ranges=None)
+    for bad in (0, 0x10000):
+        with pytest.raises(ValueError, match="transfer exponent"):
+            dataclasses.replace(h, transfer_milli=bad)
+    assert dataclasses.replace(h, transfer_milli=None).transfer_exponent == 1.0
 
 
 def test_unknown_header_flags_are_refused():

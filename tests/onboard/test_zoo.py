@@ -104,3 +104,46 @@ def test_clustered_package_on_an_unseen_sensor(shared_data, name):
     for arr in (cube, signed):
         rep = verify_variant(arr, onboard.zoo.load(cc[0]), "int8")
         assert rep.ok, rep
+
+
+def _dark_16_bit_scene() -> np.ndarray:
+    """A 14-bit scene made from the Landsat 7 sample the way satellite DN usually sit: most of the scene low
+    in its range under a few bright pixels."""
+    img = load_sample("landsat7_rgb")[200:328, 300:428].astype(np.float64) / 255.0
+    dn = 400.0 + 3000.0 * img ** 1.5
+    dn[:4, :4] = 16000.0  # a bright cloud corner sets the top of the range
+    return np.rint(dn).astype(np.uint16)
+
+
+def test_high_bit_depth_scenes_are_coded_through_the_transfer_and_the_ground_inverts_it():
+    import dataclasses
+
+    from onboard.container import CodedScene
+    from onboard.encoder import HIGH_BIT_DEPTH_EXPONENT
+
+    img = _dark_16_bit_scene()
+    pkg = onboard.zoo.load("hp-rgb-q3")
+    auto = onboard.encode_image(img, pkg)
+    linear = onboard.encode_image(img, pkg, transfer="linear")
+    assert auto.header.transfer_exponent == HIGH_BIT_DEPTH_EXPONENT and linear.header.transfer_milli is None
+    assert onboard.encode_image(load_sample("landsat7_rgb")[:64, :64], pkg).header.transfer_milli is None
+    out = ground.decode_image(auto.to_bytes(), pkg)
+    assert out.dtype == np.uint16 and out.shape == img.shape
+    q_auto = psnr_db(img, out, 14)
+    q_linear = psnr_db(img, ground.decode_image(linear.to_bytes(), pkg), 14)
+    assert q_auto > q_linear - 1.0, (q_auto, q_linear)  # same quality class, the curve is undone ...
+    # ... and it is the ground that undoes it: the same chunks read as linear are far off
+    stripped = CodedScene(dataclasses.replace(auto.header, transfer_milli=None), auto.chunks)
+    assert psnr_db(img, ground.decode_image(stripped.to_bytes(), pkg), 14) < q_auto - 3.0
+
+
+def test_bad_transfer_values_are_typed_errors():
+    from onboard.errors import UnsupportedInputError
+
+    img = _dark_16_bit_scene()
+    for bad in ("gamma", 0.0, -0.5, float("nan"), 70.0):
+        with pytest.raises(ValueError, match="transfer"):
+            onboard.encode_image(img, "hp-rgb-q0", transfer=bad)
+    cube = load_sample("aviris_jasper_32x32x198")
+    with pytest.raises(UnsupportedInputError, match="KLT"):
+        onboard.encode_image(cube, "cc-klt-q0", transfer=0.8)

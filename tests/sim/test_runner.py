@@ -98,5 +98,11 @@ def test_bundled_scenarios_load_and_bad_ones_say_why(tmp_path):
     d["imaging"]["colour"] = 1
     with pytest.raises(ScenarioError, match="colour"):
         scenario_from_dict(d)
+    d = small_scenario("x")
+    d["imaging"]["transfer"] = "gamma"
+    with pytest.raises(ScenarioError, match="transfer"):
+        scenario_from_dict(d)
+    d["imaging"]["transfer"] = 0.8
+    assert scenario_from_dict(d).imaging.transfer == 0.8
     with pytest.raises(ScenarioError, match="no such scenario"):
         load_scenario(tmp_path / "missing.toml")

@@ -53,6 +53,22 @@ def test_16bit_rgb_anchor_uses_the_colour_transform():
     assert 8 * n_b / 128 / 128 <= 1.6 and mse < mse_b
 
 
+def test_int16_images_are_coded_by_the_anchor_through_a_lossless_offset():
+    """CBERS DN arrive as int16: the anchor codes them shifted into uint16 and shifts back, so it gives the
+    same codestream and error as on the shifted data itself."""
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[0:96, 0:96]
+    lum = 300 + 250 * np.sin(yy / 7.0) * np.cos(xx / 10.0)
+    img = np.clip(lum[:, :, None] * np.array([1.0, 0.9, 0.7]) + rng.normal(0, 20, (96, 96, 3)) - 100, -512,
+                  1023).astype(np.int16)
+    n, out = jpeg2000_image(img, 2.0)
+    assert out.dtype == np.int16 and out.shape == img.shape
+    n_u, out_u = jpeg2000_image((img.astype(np.int32) - int(img.min())).astype(np.uint16), 2.0)
+    assert n == n_u and np.array_equal(out.astype(np.int32) - int(img.min()), out_u)
+    with pytest.raises(ValueError, match="int16"):
+        jpeg2000_image(img.astype(np.float32), 2.0)
+
+
 def test_verify_command_exit_status_and_report(tiny_package, tiny_clustered_package, tmp_path):
     img = np.random.default_rng(1).integers(0, 255, (70, 90, 3), dtype=np.uint8)
     Image.fromarray(img).save(tmp_path / "a.png")
@@ -163,3 +179,10 @@ def test_rd_refuses_a_negative_or_non_finite_rd_weight(tmp_path, capsys):
         with pytest.raises(SystemExit) as exc:
             satcomp(["rd", "--package", "hp-rgb-q2", str(tmp_path), "--out", str(tmp_path / "rd"), "--rd-weight", bad])
         assert exc.value.code == 2 and "--rd-weight" in capsys.readouterr().err
+
+
+def test_rd_refuses_a_transfer_that_is_no_exponent(tmp_path, capsys):
+    for bad in ("gamma", "0", "-1", "nan"):
+        with pytest.raises(SystemExit) as exc:
+            satcomp(["rd", "--package", "hp-rgb-q2", str(tmp_path), "--out", str(tmp_path / "rd"), "--transfer", bad])
+        assert exc.value.code == 2 and "--transfer" in capsys.readouterr().err
