@@ -99,7 +99,8 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
                      lr: float = 1e-5, seed: int = 0, threads: int = 2, precision: str = "int8",
                      rd_weight: float = DEFAULT_RD_WEIGHT, checkpoint_every: int = 250, progress: bool = True,
                      sampling: str = "area", image_mix: float = 0.0, post_filter: int = 0,
-                     true_colour: bool = False,
+                     true_colour: bool = False, transfer: str | float = "linear",
+                     high_bit_share: float | None = None,
                      post_filter_lr_mult: float = 10.0, init_decoder: str | None = None) -> Path:
     """Fine-tune the shared ``g_s`` of the family ``packages`` (zoo names or folders) on the latents they send
     for random training crops of ``data`` (the training run's sampler: images, or cube crops for a clustered
@@ -109,13 +110,13 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
     (:class:`onboard.models.export.PostFilter`, ground side only; it starts as the identity and learns
     ``post_filter_lr_mult`` x faster than ``g_s``). ``init_decoder``: a weights-only ``decoder.pt`` of an
     earlier run on the same packages to start from (its step too, with a fresh optimiser), when ``out`` holds
-    no checkpoint yet. ``true_colour``: see :func:`tools.train.make_sampler`."""
+    no checkpoint yet. ``true_colour``, ``transfer``, ``high_bit_share``: see :func:`tools.train.make_sampler`."""
     import torch
     from tqdm import tqdm
 
     from onboard.models.export import PostFilter
     from onboard.zoo import resolve
-    from tools.train import lr_at, make_sampler, open_run_log
+    from tools.train import data_options_text, lr_at, make_sampler, open_run_log
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -149,13 +150,14 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
     first = pkgs[0]
     sampler, _, n_used = make_sampler(data, first.bands, crop, cluster_bands=first.cluster_bands,
                                       spectral=first.spectral, sampling=sampling, image_mix=image_mix,
-                                      true_colour=true_colour)
+                                      true_colour=true_colour, transfer=transfer, high_bit_share=high_bit_share)
     (out_dir / "train_command.json").write_text(json.dumps({
         "command": f"satcomp finetune-decoder --packages {' '.join(packages)} --data {data} --out {out} "
                    f"--steps {steps} --batch {batch} --crop {crop} --lr {lr:g} --seed {seed} "
                    f"--precision {precision} --rd-weight {rd_weight:g} --sampling {sampling}"
                    + (f" --image-mix {image_mix:g}" if image_mix else "")
                    + (" --true-colour" if true_colour else "")
+                   + data_options_text(transfer, high_bit_share)
                    + (f" --post-filter {post_filter} --post-filter-lr-mult {post_filter_lr_mult:g}"
                       if post_filter else "")
                    + (f" --init-decoder {init_decoder}" if init_decoder else ""),

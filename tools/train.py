@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tools.rd import checked_transfer
+
 
 GAIN_SLOPE_PER_LOG_LAMBDA = 0.5  # high-rate theory: MSE ~ step**2, so the best step ~ lambda**-1/2
 
@@ -173,21 +175,28 @@ def open_run_log(out_dir: Path, header: str):
 
 
 def make_sampler(data: str, bands: int, crop: int, cluster_bands: int | None = None, spectral: str = "none",
-                 sampling: str = "area", image_mix: float = 0.0, true_colour: bool = False):
+                 sampling: str = "area", image_mix: float = 0.0, true_colour: bool = False,
+                 transfer: str | float = "linear", high_bit_share: float | None = None):
     """The crop sampler a training run draws from: ``(sampler, files, inputs used)``. Image models get
     :class:`onboard.models.data.CropSampler` over the ``bands``-band train files (with ``true_colour``, files
     with band names are read as red, green, blue and multispectral files add their true-colour composite;
     :func:`onboard.models.data.load_image`); clustered ones
     (``cluster_bands=B``) :class:`onboard.models.data.CubeCropSampler` over the cubes (raw bands or spectral KLT
-    components), mixed with a share ``image_mix`` of RGB pseudo-components for KLT models of one band."""
+    components), mixed with a share ``image_mix`` of RGB pseudo-components for KLT models of one band.
+    ``transfer`` and ``high_bit_share``: image crops through the encoder's transfer curve, and the share drawn
+    from > 8-bit images (:class:`onboard.models.data.CropSampler`)."""
     from onboard.models.data import (
         CropSampler, CubeCropSampler, MixedSampler, PseudoComponentSampler, collect_files, cube_files,
     )
 
     if cluster_bands is None:
         files = collect_files(data, bands=bands, true_colour=true_colour)
-        sampler = CropSampler(files, bands=bands, crop=crop, sampling=sampling, true_colour=true_colour)
+        sampler = CropSampler(files, bands=bands, crop=crop, sampling=sampling, true_colour=true_colour,
+                              transfer=transfer, high_bit_share=high_bit_share)
         return sampler, files, len(sampler.images)
+    if transfer != "linear" or high_bit_share is not None:
+        raise ValueError("transfer and high_bit_share apply to image models (the cube codec codes KLT "
+                         "components or raw bands linearly)")
     files = cube_files(data)
     sampler = CubeCropSampler(files, cluster_bands, crop, spectral=spectral)
     n_used = len(sampler.cubes)
@@ -210,7 +219,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
           init_weights: str | None = None, progress: bool = True, cluster_bands: int | None = None,
           sampling: str = "area", n_s: int | None = None, spectral: str = "none", n_a: int | None = None,
           gain_lr_mult: float = 1.0, image_mix: float = 0.0, widen_warmup: int = 0,
-          true_colour: bool = False,
+          true_colour: bool = False, transfer: str | float = "linear", high_bit_share: float | None = None,
           widen_lr_mult: float = 1.0) -> Path:
     """Train (or resume) a model into ``out``; return the path of the weights-only file.
 
@@ -282,7 +291,8 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
             raise ValueError("widen_lr_mult needs --init-weights (it speeds up what widening added)")
         new_regions = {k: mask.to(dev) for k, mask in widened_regions(model, src).items() if k in params}
     sampler, files, n_used = make_sampler(data, bands, crop, cluster_bands=cluster_bands, spectral=spectral,
-                                          sampling=sampling, image_mix=image_mix, true_colour=true_colour)
+                                          sampling=sampling, image_mix=image_mix, true_colour=true_colour,
+                                          transfer=transfer, high_bit_share=high_bit_share)
     rng = np.random.default_rng(seed + step)  # resume draws a fresh but reproducible stream
     (out_dir / "train_command.json").write_text(json.dumps({
         "command": f"satcomp train --data {data} --out {out} --steps {steps} --batch {batch} --crop {crop} "
@@ -297,7 +307,8 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
                    + (f" --image-mix {image_mix:g}" if image_mix > 0 else "")
                    + (f" --init-weights {init_weights}" if init_weights else "")
                    + (f" --sampling {sampling}" if cluster_bands is None else "")
-                   + (" --true-colour" if true_colour else ""),
+                   + (" --true-colour" if true_colour else "")
+                   + data_options_text(transfer, high_bit_share),
         "files": len(files), "images_used": n_used, "config": config.to_dict()}, indent=2))
     qat_start = int(steps * (1 - qat_fraction))
     log = open_run_log(out_dir, "step,rate_index,rate_bits,psnr_db,loss,aux_loss,elapsed_s")
@@ -352,6 +363,12 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
     return out_dir / "weights.pt"
 
 
+def data_options_text(transfer: str | float, high_bit_share: float | None) -> str:
+    """The recorded-command text of ``--transfer`` / ``--high-bit-share`` (empty at their defaults)."""
+    return ((f" --transfer {transfer}" if transfer != "linear" else "")
+            + (f" --high-bit-share {high_bit_share:g}" if high_bit_share is not None else ""))
+
+
 def add_run_arguments(p: argparse.ArgumentParser, steps: int, batch: int, crop: int, lr: float) -> None:
     """The options every training loop shares (data, run folder, steps, batch, crop, learning rate, seed,
     threads, checkpointing, progress bar and how crops are drawn), with the loop's own defaults."""
@@ -374,6 +391,11 @@ def add_run_arguments(p: argparse.ArgumentParser, steps: int, batch: int, crop: 
     p.add_argument("--true-colour", action="store_true",
                    help="RGB crops: read files with band names as red, green, blue (Landsat 8 B2 B3 B4 files are "
                         "stored blue first) and add the true-colour composites of multispectral train files")
+    p.add_argument("--transfer", type=checked_transfer, default="linear",
+                   help="image crops through the encoder's transfer curve: linear (default, as recorded runs "
+                        "trained), auto (what flight codes: t**0.8 for > 8-bit images) or an exponent")
+    p.add_argument("--high-bit-share", type=float, default=None,
+                   help="image crops: share drawn from the images of more than 8 bits (satellite DN scenes)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -407,7 +429,8 @@ def run_options(args: argparse.Namespace) -> dict:
     options :func:`add_run_arguments` defines (``--data``, ``--out`` and ``--steps`` go by position)."""
     return dict(batch=args.batch, crop=args.crop, lr=args.lr, seed=args.seed, threads=args.threads,
                 checkpoint_every=args.checkpoint_every, progress=not args.no_progress, sampling=args.sampling,
-                image_mix=args.image_mix, true_colour=args.true_colour)
+                image_mix=args.image_mix, true_colour=args.true_colour, transfer=args.transfer,
+                high_bit_share=args.high_bit_share)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -67,6 +67,27 @@ def normalise_bands(arr: np.ndarray) -> np.ndarray:
     return (a - lo) / np.maximum(hi - lo, 1.0)
 
 
+def training_exponent(arr: np.ndarray, transfer: str | float = "linear") -> float:
+    """The transfer exponent the onboard encoder would apply to ``arr`` with an image package
+    (:func:`onboard.encoder.transfer_milli`): ``"auto"`` gives
+    :data:`onboard.encoder.HIGH_BIT_DEPTH_EXPONENT` for data of more than 8 bits, ``"linear"`` 1.0, an exponent
+    itself.
+
+    >>> training_exponent(np.array([[[4000]]], np.uint16), "auto")
+    0.8
+    >>> training_exponent(np.array([[[200]]], np.uint8), "auto")
+    1.0
+    """
+    from onboard.encoder import HIGH_BIT_DEPTH_EXPONENT, bit_depth_of, check_transfer
+
+    transfer = check_transfer(transfer)
+    if transfer == "linear":
+        return 1.0
+    if transfer == "auto":
+        return HIGH_BIT_DEPTH_EXPONENT if bit_depth_of(arr) > 8 else 1.0
+    return float(transfer)
+
+
 def manifest_files(data_root: str | Path, purpose: str = "train", bands: int | None = 3,
                    true_colour: bool = False) -> list[Path]:
     """Files of ``data_root/manifest.json`` whose purpose starts with ``purpose`` and band count matches;
@@ -111,22 +132,44 @@ class CropSampler:
     that cover the same area. ``sampling="image"`` draws images uniformly (small tiles and large scenes equally
     likely; with the shared data 93 % of crops then come from the UC Merced tiles). ``true_colour``: read files
     whose band names say which bands are red, green and blue in that order (:func:`load_image`).
+    ``transfer``: the curve the onboard encoder puts the normalised bands through (:func:`training_exponent`;
+    ``"auto"`` trains on what flight codes for > 8-bit data). ``high_bit_share``: if given, the share of crops
+    drawn from the images of more than 8 bits (the satellite DN scenes), ``sampling`` applying within each of
+    the two groups.
     """
 
-    def __init__(self, files: list[Path], bands: int, crop: int, sampling: str = "area", true_colour: bool = False):
+    def __init__(self, files: list[Path], bands: int, crop: int, sampling: str = "area", true_colour: bool = False,
+                 transfer: str | float = "linear", high_bit_share: float | None = None):
+        from onboard.encoder import bit_depth_of
+
         if sampling not in ("area", "image"):
             raise ValueError(f"sampling must be 'area' or 'image', not {sampling!r}")
+        if high_bit_share is not None and not 0.0 <= high_bit_share <= 1.0:
+            raise ValueError(f"high_bit_share must be in [0, 1], got {high_bit_share}")
         self.crop = crop
         self.images = []
+        high = []
         for f in files:
             arr = load_image(f, true_colour)
             if arr.shape[-1] != bands or min(arr.shape[:2]) < crop:
                 continue
-            self.images.append(normalise_bands(arr))
+            img = normalise_bands(arr)
+            exponent = training_exponent(arr, transfer)
+            if exponent != 1.0:
+                img = np.power(img, np.float32(exponent))
+            self.images.append(img)
+            high.append(bit_depth_of(arr) > 8)
         if not self.images:
             raise ValueError(f"no usable {bands}-band image of at least {crop}x{crop} among {len(files)} files")
+        self.high_bit_depth = np.array(high)
         area = np.array([im.shape[0] * im.shape[1] for im in self.images], dtype=np.float64)
         weights = area if sampling == "area" else np.ones_like(area)
+        if high_bit_share is not None:
+            if not self.high_bit_depth.any() or self.high_bit_depth.all():
+                raise ValueError(f"high_bit_share needs images of both 8 and more bits; "
+                                 f"{int(self.high_bit_depth.sum())} of {len(high)} have more than 8")
+            hi, lo = weights * self.high_bit_depth, weights * ~self.high_bit_depth
+            weights = high_bit_share * hi / hi.sum() + (1.0 - high_bit_share) * lo / lo.sum()
         self.probabilities = weights / weights.sum()
 
     def sample(self, batch: int, rng: np.random.Generator) -> np.ndarray:

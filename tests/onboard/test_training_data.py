@@ -166,3 +166,44 @@ def test_true_colour_indexes_module_examples():
 
     result = doctest.testmod(data)
     assert result.attempted >= 2 and result.failed == 0
+
+
+@pytest.fixture()
+def eight_and_sixteen_bits(tmp_path):
+    """Two 8-bit tiles and one 16-bit scene (.npy) whose DN sit low in their range, as satellite DN do."""
+    rng = np.random.default_rng(5)
+    paths = []
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tmp_path / f"t{i}.png")
+        paths.append(tmp_path / f"t{i}.png")
+    dn = rng.integers(5000, 9000, (128, 128, 3)).astype(np.uint16)
+    dn[0, 0] = 50000
+    np.save(tmp_path / "scene.npy", dn)
+    return paths + [tmp_path / "scene.npy"]
+
+
+def test_transfer_auto_puts_high_bit_depth_crops_through_the_encoder_curve(eight_and_sixteen_bits):
+    from onboard.encoder import HIGH_BIT_DEPTH_EXPONENT, normalise
+    from onboard.models.data import load_image
+
+    linear = CropSampler(eight_and_sixteen_bits, bands=3, crop=64)
+    auto = CropSampler(eight_and_sixteen_bits, bands=3, crop=64, transfer="auto")
+    for i in range(2):  # 8-bit images: unchanged
+        assert np.array_equal(linear.images[i], auto.images[i])
+    arr = load_image(eight_and_sixteen_bits[2])
+    ranges = [(int(arr[..., b].min()), int(arr[..., b].max())) for b in range(3)]
+    # the crops are what the onboard encoder feeds g_a for the same scene
+    assert np.allclose(auto.images[2], normalise(arr, ranges, HIGH_BIT_DEPTH_EXPONENT), atol=1e-6)
+    assert auto.images[2].mean() > linear.images[2].mean()
+    assert list(auto.high_bit_depth) == [False, False, True]
+
+
+def test_high_bit_share_sets_the_share_of_crops_from_deep_images(eight_and_sixteen_bits):
+    area = CropSampler(eight_and_sixteen_bits, bands=3, crop=64)
+    assert np.isclose(area.probabilities[2], 128 * 128 / (128 * 128 + 2 * 64 * 64))
+    share = CropSampler(eight_and_sixteen_bits, bands=3, crop=64, high_bit_share=0.25)
+    assert np.allclose(share.probabilities, [0.375, 0.375, 0.25])
+    with pytest.raises(ValueError, match="both 8 and more bits"):
+        CropSampler(eight_and_sixteen_bits[:2], bands=3, crop=64, high_bit_share=0.25)
+    with pytest.raises(ValueError, match="high_bit_share"):
+        CropSampler(eight_and_sixteen_bits, bands=3, crop=64, high_bit_share=1.5)

@@ -41,6 +41,11 @@ def test_true_colour_training_reads_named_bands_and_records_the_option(tmp_path)
     train(str(root), str(tmp_path / "tc"), steps=2, true_colour=True, **TINY)
     record = json.loads((tmp_path / "tc" / "train_command.json").read_text())
     assert record["command"].endswith(" --true-colour") and record["images_used"] == 1
+    train(str(root), str(tmp_path / "tr"), steps=1, true_colour=True, transfer="auto", **TINY)
+    record = json.loads((tmp_path / "tr" / "train_command.json").read_text())
+    assert record["command"].endswith(" --true-colour --transfer auto")
+    with pytest.raises(ValueError, match="image models"):
+        train(str(root), str(tmp_path / "cube"), steps=1, cluster_bands=1, transfer="auto", **TINY)
 
 
 def test_widening_the_latent_keeps_what_the_model_computes():
