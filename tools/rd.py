@@ -45,10 +45,11 @@ def _is_cube(img: np.ndarray) -> bool:
 
 def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, echo=print, name: str = "",
                    spectral: str = "auto", deadzone: float = DEFAULT_DEADZONE,
-                   rd_weight: float = DEFAULT_RD_WEIGHT, transfer: str | float = "auto"):
+                   rd_weight: float = DEFAULT_RD_WEIGHT, transfer: str | float = "auto", baselines: bool = True):
     """All points for one input: ``{method: [ {rate, psnr_db, ...}, ... ]}``. ``spectral``: the encoder's
     mode for clustered packages (``auto``: each package's own); ``rd_weight`` and ``deadzone``: the encoder's
-    latent quantiser, ``transfer`` its curve for > 8-bit data (:func:`onboard.encoder.encode_image`)."""
+    latent quantiser, ``transfer`` its curve for > 8-bit data (:func:`onboard.encoder.encode_image`).
+    ``baselines=False``: the learned points only."""
     import ground
     import onboard
     from onboard.encoder import bit_depth_of
@@ -78,7 +79,7 @@ def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, e
                  "decode_s": t2 - t1, **_metrics(img, rec, bit_depth, cube)}
             points.setdefault(f"learned-{prec}", []).append(p)
     learned = points.get(f"learned-{precisions[0]}", [])
-    if not learned:
+    if not learned or not baselines:
         return points, cube
     rates = [p["rate"] for p in learned]
     psnr_lo = min(p["psnr_db"] for p in learned)
