@@ -164,3 +164,24 @@ def test_klt_cube_through_a_lossy_downlink_to_a_product(tiny_klt_package, tmp_pa
         sl = np.s_[:, t * 64:(t + 1) * 64]
         if t not in lost_tiles:
             assert np.array_equal(prod["reconstruction"][sl], clean[sl]), t
+
+
+def test_a_16_bit_scene_keeps_its_transfer_through_the_downlink_into_the_product(tiny_package, tmp_path):
+    """The transfer table rides in the header the packets repeat: with the first frame lost, the product
+    still decodes through the curve, says which exponent it used, and the received tiles equal a clean decode."""
+    dn = (400 + 30 * scene_image(128, 192, seed=5).astype(np.uint16) ** 1.3).astype(np.uint16)
+    coded = onboard.encode_image(dn, tiny_package, tile=64, scene_id=9, rd_weight=0.0)
+    assert coded.header.transfer_milli == 800
+    frames = downlink_frames(coded)
+    lost = chunks_hit_by_frame(coded, 0)
+    (tmp_path / "rec.bin").write_bytes(b"".join(frames[1:]))
+    decode_recordings([tmp_path / "rec.bin"], tmp_path / "out", packages=[tiny_package.path.parent])
+    prod = read_product(tmp_path / "out" / "scene_00000009.h5")
+    assert prod["attrs"]["transfer_exponent"] == 0.8 and prod["reconstruction"].dtype == np.uint16
+    clean = decode_image(coded, tiny_package)
+    cols = coded.header.n_tile_cols
+    for cid in range(coded.header.n_chunks):
+        if cid not in lost:
+            r, c = divmod(cid, cols)
+            sl = np.s_[r * 64:(r + 1) * 64, c * 64:(c + 1) * 64]
+            assert np.array_equal(prod["reconstruction"][sl], clean[sl]), cid
