@@ -236,16 +236,13 @@ class SceneHeader:
         out = body + crc16(body).to_bytes(2, "big")
         if self.band_ranges is not None:
             fmt = _RANGE_FORMAT[self.dtype]
-            table = struct.pack(f">{2 * self.bands}{fmt}", *(v for pair in self.band_ranges for v in pair))
-            out += table + crc16(table).to_bytes(2, "big")
+            out += _with_crc(struct.pack(f">{2 * self.bands}{fmt}", *(v for pair in self.band_ranges for v in pair)))
         if self.band_order is not None:
-            table = struct.pack(f">{self.bands}H", *self.band_order)
-            out += table + crc16(table).to_bytes(2, "big")
+            out += _with_crc(struct.pack(f">{self.bands}H", *self.band_order))
         if self.spectral is not None:
             out += self.spectral.pack(self.dtype)
         if self.transfer_milli is not None:
-            table = struct.pack(">H", self.transfer_milli)
-            out += table + crc16(table).to_bytes(2, "big")
+            out += _with_crc(struct.pack(">H", self.transfer_milli))
         return out
 
     @classmethod
@@ -275,37 +272,20 @@ class SceneHeader:
                                      f"(known: 0x{KNOWN_FLAGS:02X})")
         ranges = None
         if flags & FLAG_BAND_RANGES:
-            tsize = c * BAND_RANGE_SIZE
-            if len(data) < end + tsize + 2:
-                raise CorruptStreamError(f"band range table truncated: need {tsize + 2} octets")
-            table = data[end:end + tsize]
-            if crc16(table) != int.from_bytes(data[end + tsize:end + tsize + 2], "big"):
-                raise CorruptStreamError("band range table CRC mismatch")
+            table, end = _crc_table(data, end, c * BAND_RANGE_SIZE, "band range")
             vals = struct.unpack(f">{2 * c}{_RANGE_FORMAT[DTYPE_NAMES[dcode]]}", table)
             ranges = tuple((vals[2 * i], vals[2 * i + 1]) for i in range(c))
-            end += tsize + 2
         order = None
         if flags & FLAG_BAND_ORDER:
-            tsize = 2 * c
-            if len(data) < end + tsize + 2:
-                raise CorruptStreamError(f"band order table truncated: need {tsize + 2} octets")
-            table = data[end:end + tsize]
-            if crc16(table) != int.from_bytes(data[end + tsize:end + tsize + 2], "big"):
-                raise CorruptStreamError("band order table CRC mismatch")
+            table, end = _crc_table(data, end, 2 * c, "band order")
             order = struct.unpack(f">{c}H", table)
-            end += tsize + 2
         spectral = None
         if flags & FLAG_SPECTRAL_KLT:
             spectral, end = SpectralKLT.unpack(data, end, c, DTYPE_NAMES[dcode])
         transfer = None
         if flags & FLAG_TRANSFER:
-            if len(data) < end + TRANSFER_SIZE + 2:
-                raise CorruptStreamError(f"transfer table truncated: need {TRANSFER_SIZE + 2} octets")
-            table = data[end:end + TRANSFER_SIZE]
-            if crc16(table) != int.from_bytes(data[end + TRANSFER_SIZE:end + TRANSFER_SIZE + 2], "big"):
-                raise CorruptStreamError("transfer table CRC mismatch")
+            table, end = _crc_table(data, end, TRANSFER_SIZE, "transfer")
             (transfer,) = struct.unpack(">H", table)
-            end += TRANSFER_SIZE + 2
         try:
             header = cls(scene_id=scene_id, height=h, width=w, bands=c, dtype=DTYPE_NAMES[dcode],
                          bit_depth=bit_depth, tile_h=th, tile_w=tw, cluster_bands=cb, n_chunks=n,
@@ -318,6 +298,22 @@ class SceneHeader:
         if expected != n:
             raise CorruptStreamError(f"header says {n} chunks but its geometry gives {expected}")
         return header, end
+
+
+def _with_crc(table: bytes) -> bytes:
+    """A header table followed by its CRC-16 (big-endian), as every optional table is sent."""
+    return table + crc16(table).to_bytes(2, "big")
+
+
+def _crc_table(data: bytes, offset: int, size: int, what: str) -> tuple[bytes, int]:
+    """The ``size``-octet ``what`` table at ``offset`` checked against the CRC-16 after it; returns it and the
+    offset past the CRC. Truncation or a CRC mismatch is a :class:`CorruptStreamError` naming the table."""
+    if len(data) < offset + size + 2:
+        raise CorruptStreamError(f"{what} table truncated: need {size + 2} octets")
+    table = data[offset:offset + size]
+    if crc16(table) != int.from_bytes(data[offset + size:offset + size + 2], "big"):
+        raise CorruptStreamError(f"{what} table CRC mismatch")
+    return table, offset + size + 2
 
 
 def uvarint(n: int) -> bytes:

@@ -216,6 +216,23 @@ def check_transfer(transfer: str | float) -> str | float:
     return value
 
 
+def image_transfer_exponent(transfer: str | float, bit_depth: int) -> float:
+    """The exponent an image package codes data of ``bit_depth`` significant bits with: ``"auto"`` gives
+    :data:`HIGH_BIT_DEPTH_EXPONENT` above 8 bits and 1.0 (linear) otherwise, ``"linear"`` 1.0, an exponent
+    itself. The one rule flight (:func:`transfer_milli`) and training crops
+    (:class:`onboard.models.data.CropSampler`) share.
+
+    >>> image_transfer_exponent("auto", 14), image_transfer_exponent("auto", 8), image_transfer_exponent(0.5, 8)
+    (0.8, 1.0, 0.5)
+    """
+    transfer = check_transfer(transfer)
+    if transfer == "linear":
+        return 1.0
+    if transfer == "auto":
+        return HIGH_BIT_DEPTH_EXPONENT if bit_depth > 8 else 1.0
+    return transfer
+
+
 def transfer_milli(package, transfer, bit_depth: int, spectral: str) -> int | None:
     """The transfer exponent in thousandths the header will carry, or None for linear coding.
 
@@ -231,16 +248,12 @@ def transfer_milli(package, transfer, bit_depth: int, spectral: str) -> int | No
     True
     """
     transfer = check_transfer(transfer)
-    if transfer == "linear":
-        return None
-    if transfer == "auto":
-        if spectral == "klt" or bit_depth <= 8 or package.cluster_bands is not None:
-            return None
-        return round(HIGH_BIT_DEPTH_EXPONENT * 1000)
-    milli = round(transfer * 1000)
-    if spectral == "klt":
+    if transfer == "auto" and (spectral == "klt" or bit_depth <= 8 or package.cluster_bands is not None):
+        return None  # (the package is only looked at for > 8-bit data)
+    if spectral == "klt" and transfer not in ("auto", "linear"):
         raise UnsupportedInputError("a transfer exponent applies to band ranges; a spectral KLT scene has none "
                                     "(use transfer='auto' or 'linear')")
+    milli = round(image_transfer_exponent(transfer, bit_depth) * 1000)
     return None if milli == 1000 else milli
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from onboard.encoder import DEFAULT_DEADZONE, check_deadzone, check_transfer
+from onboard.encoder import DEFAULT_DEADZONE, HIGH_BIT_DEPTH_EXPONENT, check_deadzone, check_transfer
 from onboard.rd_quantise import DEFAULT_RD_WEIGHT, check_rd_weight
 from tools.baselines import bd_rate, jpeg2000_bands, jpeg2000_image, klt_jpeg2000
 
@@ -205,24 +205,33 @@ def plot(summary: dict, out: Path, rate_unit: str, title: str) -> Path:
     return path
 
 
-def checked_float(check):
-    """An argparse ``type`` that parses a float and passes it through ``check`` (a usage error, exit 2, for a
-    value ``check`` refuses or text that is not a number)."""
-    def parse(text: str) -> float:
+def checked(check):
+    """An argparse ``type`` that passes the text through ``check`` (a usage error, exit 2, for the ValueError
+    of a value ``check`` refuses)."""
+    def parse(text: str):
         try:
-            return check(float(text))
+            return check(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     return parse
 
 
-def checked_transfer(text: str) -> str | float:
-    """argparse ``type`` for ``--transfer`` (:func:`onboard.encoder.check_transfer`; a usage error, exit 2)."""
-    try:
-        return check_transfer(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def checked_float(check):
+    """An argparse ``type`` that parses a float and passes it through ``check`` (a usage error, exit 2, for a
+    value ``check`` refuses or text that is not a number)."""
+    return checked(lambda text: check(float(text)))
+
+
+# argparse type for --transfer (onboard.encoder.check_transfer parses the text itself)
+checked_transfer = checked(check_transfer)
+
+
+def transfer_help(default: str) -> str:
+    """The ``--transfer`` help text, with ``default`` and the encoder's exponent for > 8-bit data."""
+    return (f"the encoder's transfer curve: auto (image packages code data of more than 8 bits as "
+            f"t**{HIGH_BIT_DEPTH_EXPONENT:g} of the range-normalised value t), linear, or an exponent "
+            f"(default {default})")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -241,9 +250,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rd-weight", type=checked_float(check_rd_weight), default=DEFAULT_RD_WEIGHT,
                    help=f"weight of the encoder's rate-distortion choice of each latent integer (default "
                         f"{DEFAULT_RD_WEIGHT:g}; 0 turns it off)")
-    p.add_argument("--transfer", type=checked_transfer, default="auto",
-                   help="the encoder's transfer curve: auto (default; image packages code data of more than 8 "
-                        "bits as t**0.8 of the range-normalised value t), linear, or an exponent")
+    p.add_argument("--transfer", type=checked_transfer, default="auto", help=transfer_help("auto"))
     p.add_argument("--bands", nargs="+", default=None, metavar="BAND",
                    help="code only these bands of every input, in this order: 0-based indexes, or the band "
                         "names an .npz input lists (e.g. B04 B03 B02 for a Sentinel-2 true-colour composite)")

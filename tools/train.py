@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.rd import checked_transfer
+from tools.rd import checked_transfer, transfer_help
 
 
 GAIN_SLOPE_PER_LOG_LAMBDA = 0.5  # high-rate theory: MSE ~ step**2, so the best step ~ lambda**-1/2
@@ -392,8 +392,8 @@ def add_run_arguments(p: argparse.ArgumentParser, steps: int, batch: int, crop: 
                    help="RGB crops: read files with band names as red, green, blue (Landsat 8 B2 B3 B4 files are "
                         "stored blue first) and add the true-colour composites of multispectral train files")
     p.add_argument("--transfer", type=checked_transfer, default="linear",
-                   help="image crops through the encoder's transfer curve: linear (default, as recorded runs "
-                        "trained), auto (what flight codes: t**0.8 for > 8-bit images) or an exponent")
+                   help="image crops through " + transfer_help("linear, as recorded runs trained; auto is what "
+                                                               "flight codes"))
     p.add_argument("--high-bit-share", type=float, default=None,
                    help="image crops: share drawn from the images of more than 8 bits (satellite DN scenes)")
 

@@ -62,13 +62,12 @@ def sweep(img: np.ndarray, packages, exponents: list[float], precision: str = "i
     def curve(points):
         return np.array([p["rate"] for p in points]), np.array([p["psnr_db"] for p in points])
 
-    first = "linear" if exponents[0] == 1.0 else exponents[0]
-    points, _ = evaluate_input(img, packages, [precision], echo=lambda *a: None, transfer=first)
+    points, _ = evaluate_input(img, packages, [precision], echo=lambda *a: None, transfer=exponents[0])
     anchor = curve(points["jpeg2000"])
     out = {exponents[0]: bd_rate(*anchor, *curve(points[f"learned-{precision}"]))}
     for e in exponents[1:]:
-        learned, _ = evaluate_input(img, packages, [precision], echo=lambda *a: None,
-                                    transfer="linear" if e == 1.0 else e, baselines=False)
+        learned, _ = evaluate_input(img, packages, [precision], echo=lambda *a: None, transfer=e,
+                                    baselines=False)
         out[e] = bd_rate(*anchor, *curve(learned[f"learned-{precision}"]))
     return out
 

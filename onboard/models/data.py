@@ -59,33 +59,13 @@ def load_image(path: str | Path, true_colour: bool = False) -> np.ndarray:
     return np.ascontiguousarray(arr[:, :, idx]) if idx is not None else arr
 
 
-def normalise_bands(arr: np.ndarray) -> np.ndarray:
-    """(H, W, C) integer array -> float32 in [0, 1] per band by the band's (min, max)."""
-    a = arr.astype(np.float32)
-    lo = a.reshape(-1, a.shape[-1]).min(axis=0)
-    hi = a.reshape(-1, a.shape[-1]).max(axis=0)
-    return (a - lo) / np.maximum(hi - lo, 1.0)
+def normalise_bands(arr: np.ndarray, exponent: float = 1.0) -> np.ndarray:
+    """(H, W, C) integer array -> float32 in [0, 1] per band by the band's (min, max), raised to ``exponent``:
+    :func:`onboard.encoder.normalise` with the ranges the encoder would send."""
+    from onboard.container import band_ranges_of
+    from onboard.encoder import normalise
 
-
-def training_exponent(arr: np.ndarray, transfer: str | float = "linear") -> float:
-    """The transfer exponent the onboard encoder would apply to ``arr`` with an image package
-    (:func:`onboard.encoder.transfer_milli`): ``"auto"`` gives
-    :data:`onboard.encoder.HIGH_BIT_DEPTH_EXPONENT` for data of more than 8 bits, ``"linear"`` 1.0, an exponent
-    itself.
-
-    >>> training_exponent(np.array([[[4000]]], np.uint16), "auto")
-    0.8
-    >>> training_exponent(np.array([[[200]]], np.uint8), "auto")
-    1.0
-    """
-    from onboard.encoder import HIGH_BIT_DEPTH_EXPONENT, bit_depth_of, check_transfer
-
-    transfer = check_transfer(transfer)
-    if transfer == "linear":
-        return 1.0
-    if transfer == "auto":
-        return HIGH_BIT_DEPTH_EXPONENT if bit_depth_of(arr) > 8 else 1.0
-    return float(transfer)
+    return normalise(arr, band_ranges_of(arr), exponent)
 
 
 def manifest_files(data_root: str | Path, purpose: str = "train", bands: int | None = 3,
@@ -132,15 +112,15 @@ class CropSampler:
     that cover the same area. ``sampling="image"`` draws images uniformly (small tiles and large scenes equally
     likely; with the shared data 93 % of crops then come from the UC Merced tiles). ``true_colour``: read files
     whose band names say which bands are red, green and blue in that order (:func:`load_image`).
-    ``transfer``: the curve the onboard encoder puts the normalised bands through (:func:`training_exponent`;
-    ``"auto"`` trains on what flight codes for > 8-bit data). ``high_bit_share``: if given, the share of crops
+    ``transfer``: the curve the onboard encoder puts the normalised bands through
+    (:func:`onboard.encoder.image_transfer_exponent`; ``"auto"`` trains on what flight codes for > 8-bit data). ``high_bit_share``: if given, the share of crops
     drawn from the images of more than 8 bits (the satellite DN scenes), ``sampling`` applying within each of
     the two groups.
     """
 
     def __init__(self, files: list[Path], bands: int, crop: int, sampling: str = "area", true_colour: bool = False,
                  transfer: str | float = "linear", high_bit_share: float | None = None):
-        from onboard.encoder import bit_depth_of
+        from onboard.encoder import bit_depth_of, image_transfer_exponent
 
         if sampling not in ("area", "image"):
             raise ValueError(f"sampling must be 'area' or 'image', not {sampling!r}")
@@ -153,12 +133,9 @@ class CropSampler:
             arr = load_image(f, true_colour)
             if arr.shape[-1] != bands or min(arr.shape[:2]) < crop:
                 continue
-            img = normalise_bands(arr)
-            exponent = training_exponent(arr, transfer)
-            if exponent != 1.0:
-                img = np.power(img, np.float32(exponent))
-            self.images.append(img)
-            high.append(bit_depth_of(arr) > 8)
+            bit_depth = bit_depth_of(arr)
+            self.images.append(normalise_bands(arr, image_transfer_exponent(transfer, bit_depth)))
+            high.append(bit_depth > 8)
         if not self.images:
             raise ValueError(f"no usable {bands}-band image of at least {crop}x{crop} among {len(files)} files")
         self.high_bit_depth = np.array(high)
