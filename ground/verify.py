@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from onboard.container import CodedScene
-from onboard.encoder import DEFAULT_ACQUISITION_TIME, _tile_size, analyse, check_input, encode_array, tile_slots
+from onboard.encoder import DEFAULT_ACQUISITION_TIME, analyse, check_input, encode_array, tile_size, tile_slots
 
 
 @dataclass
@@ -79,7 +79,7 @@ def verify_variant(image: np.ndarray, package, variant: str, *, analysis: Callab
     if analysis is None:
         def analysis(x):
             return analyse(package, x, target, variant, None)
-    tile_h, tile_w = _tile_size(tile)
+    tile_h, tile_w = tile_size(tile)
     scene, kept = encode_array(arr, two_d, package, analysis, tile_h=tile_h, tile_w=tile_w, scene_id=0,
                                acquisition_time=DEFAULT_ACQUISITION_TIME, keep_latents=True)
     data = scene.to_bytes()

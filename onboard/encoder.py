@@ -469,7 +469,13 @@ def encode_array(arr: np.ndarray, two_d: bool, package, analysis, *, tile_h: int
     return CodedScene(header, chunks), kept
 
 
-def _tile_size(tile) -> tuple[int, int]:
+def tile_size(tile) -> tuple[int, int]:
+    """``tile`` (one int for square tiles, or ``(h, w)``) -> ``(tile_h, tile_w)`` pixels; ValueError outside
+    1..65535 (the header's u16 fields).
+
+    >>> tile_size(512), tile_size((256, 128))
+    ((512, 512), (256, 128))
+    """
     tile_h, tile_w = (tile, tile) if isinstance(tile, (int, np.integer)) else tuple(tile)
     if not (1 <= tile_h <= 0xFFFF and 1 <= tile_w <= 0xFFFF):
         raise ValueError(f"tile size must be in 1..65535, got {(tile_h, tile_w)}")
@@ -514,7 +520,7 @@ def encode_image(image: np.ndarray, package, target: str = "cpu", precision: str
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
     arr, two_d = check_input(image, package)
-    tile_h, tile_w = _tile_size(tile)
+    tile_h, tile_w = tile_size(tile)
     check_deadzone(deadzone)  # before the first tile, like the checks above
     check_rd_weight(rd_weight)
     transfer_milli(package, transfer, bit_depth_of(arr), spectral_mode(package, spectral))  # a typed error now

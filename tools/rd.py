@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from onboard.encoder import DEFAULT_DEADZONE, HIGH_BIT_DEPTH_EXPONENT, check_deadzone, check_transfer
+from onboard.encoder import (
+    DEFAULT_DEADZONE, DEFAULT_TILE, HIGH_BIT_DEPTH_EXPONENT, check_deadzone, check_transfer, tile_size,
+)
 from onboard.rd_quantise import DEFAULT_RD_WEIGHT, check_rd_weight
 from tools.baselines import bd_rate, jpeg2000_bands, jpeg2000_image, klt_jpeg2000
 
@@ -45,10 +47,12 @@ def _is_cube(img: np.ndarray) -> bool:
 
 def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, echo=print, name: str = "",
                    spectral: str = "auto", deadzone: float = DEFAULT_DEADZONE,
-                   rd_weight: float = DEFAULT_RD_WEIGHT, transfer: str | float = "auto", baselines: bool = True):
+                   rd_weight: float = DEFAULT_RD_WEIGHT, transfer: str | float = "auto", baselines: bool = True,
+                   tile: int = DEFAULT_TILE):
     """All points for one input: ``{method: [ {rate, psnr_db, ...}, ... ]}``. ``spectral``: the encoder's
     mode for clustered packages (``auto``: each package's own); ``rd_weight`` and ``deadzone``: the encoder's
-    latent quantiser, ``transfer`` its curve for > 8-bit data (:func:`onboard.encoder.encode_image`).
+    latent quantiser, ``transfer`` its curve for > 8-bit data, ``tile`` its tile size in pixels
+    (:func:`onboard.encoder.encode_image`; the anchors code the whole input as one codestream).
     ``baselines=False``: the learned points only."""
     import ground
     import onboard
@@ -67,7 +71,7 @@ def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, e
                 t0 = time.perf_counter()
                 coded = onboard.encode_image(img, pkg, precision=prec,
                                              spectral=spectral if pkg.cluster_bands else "auto", deadzone=deadzone,
-                                             rd_weight=rd_weight, transfer=transfer)
+                                             rd_weight=rd_weight, transfer=transfer, tile=tile)
                 t1 = time.perf_counter()
             except UnsupportedInputError as exc:
                 echo(f"  {name}: {pkg.name} skipped ({exc})")
@@ -227,6 +231,11 @@ def checked_float(check):
 checked_transfer = checked(check_transfer)
 
 
+def check_tile(text: str) -> int:
+    """``--tile`` text -> a square tile size in pixels (ValueError for text that is not one in 1..65535)."""
+    return tile_size(int(text))[0]
+
+
 def transfer_help(default: str) -> str:
     """The ``--transfer`` help text, with ``default`` and the encoder's exponent for > 8-bit data."""
     return (f"the encoder's transfer curve: auto (image packages code data of more than 8 bits as "
@@ -251,6 +260,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"weight of the encoder's rate-distortion choice of each latent integer (default "
                         f"{DEFAULT_RD_WEIGHT:g}; 0 turns it off)")
     p.add_argument("--transfer", type=checked_transfer, default="auto", help=transfer_help("auto"))
+    p.add_argument("--tile", type=checked(check_tile), default=DEFAULT_TILE,
+                   help=f"encoder tile size in pixels (default {DEFAULT_TILE}; each tile and band group is one "
+                        "chunk, what a lost packet costs at most; larger tiles spend less on tile edges and "
+                        "side information)")
     p.add_argument("--bands", nargs="+", default=None, metavar="BAND",
                    help="code only these bands of every input, in this order: 0-based indexes, or the band "
                         "names an .npz input lists (e.g. B04 B03 B02 for a Sentinel-2 true-colour composite)")
@@ -319,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
         t = time.perf_counter()
         points, cube = evaluate_input(img, packages, args.precision, args.baseline_points, name=f.name,
                                       spectral=args.spectral, deadzone=args.deadzone,
-                                      rd_weight=args.rd_weight, transfer=args.transfer)
+                                      rd_weight=args.rd_weight, transfer=args.transfer, tile=args.tile)
         if not points:
             continue
         if cube_mode is None:
@@ -337,7 +350,7 @@ def run(args: argparse.Namespace) -> int:
     unit = "bits per pixel per band" if cube_mode else "bits per pixel"
     doc = {"rate_unit": unit, "packages": [p.name for p in packages], "inputs": [pi["file"] for pi in per_input],
            "bands": args.bands, "deadzone": args.deadzone, "rd_weight": args.rd_weight,
-           "transfer": args.transfer,
+           "transfer": args.transfer, "tile": args.tile,
            "rd_quantiser": {p.name: p.distortion_per_step is not None for p in packages},
            **summary, "per_input": per_input}
     # JSON has no NaN: a BD-rate that cannot be computed (no PSNR overlap) is written as null

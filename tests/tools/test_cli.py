@@ -186,3 +186,26 @@ def test_rd_refuses_a_transfer_that_is_no_exponent(tmp_path, capsys):
         with pytest.raises(SystemExit) as exc:
             satcomp(["rd", "--package", "hp-rgb-q2", str(tmp_path), "--out", str(tmp_path / "rd"), "--transfer", bad])
         assert exc.value.code == 2 and "--transfer" in capsys.readouterr().err
+
+
+def test_rd_codes_with_the_tile_size_asked_and_records_it(tiny_package, tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    Image.fromarray(rng.integers(0, 255, (96, 160, 3), dtype=np.uint8)).save(tmp_path / "i.png")
+    sizes = {}
+    for tile in (32, 256):
+        out = tmp_path / f"rd{tile}"
+        assert satcomp(["rd", "--package", str(tiny_package.path), str(tmp_path / "i.png"), "--out", str(out),
+                        "--precision", "int8", "--baseline-points", "3", "--tile", str(tile)]) == 0
+        doc = json.loads((out / "rd.json").read_text())
+        assert doc["tile"] == tile
+        sizes[tile] = doc["per_input"][0]["points"]["learned-int8"][0]["rate"]
+    import onboard
+    img = np.asarray(Image.open(tmp_path / "i.png"))
+    for tile, rate in sizes.items():  # the rate of the scene the encoder writes with that tile
+        assert rate == 8.0 * onboard.encode_image(img, tiny_package, tile=tile).nbytes / (96 * 160)
+    assert sizes[32] != sizes[256]  # 15 chunks against 1
+    capsys.readouterr()
+    for bad in ("0", "70000", "abc"):
+        with pytest.raises(SystemExit) as exc:
+            satcomp(["rd", "--package", "hp-rgb-q2", str(tmp_path), "--out", str(tmp_path / "rd"), "--tile", bad])
+        assert exc.value.code == 2 and "--tile" in capsys.readouterr().err
