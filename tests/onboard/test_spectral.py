@@ -288,12 +288,12 @@ def test_module_docstring_example_holds():
 def test_automatic_k_keeps_more_components_at_higher_rate_down_to_the_floor():
     from types import SimpleNamespace
 
-    from onboard.encoder import klt_min_std
-    from onboard.spectral import DEFAULT_MIN_STD
+    from onboard.encoder import KLT_CODEC_FLOOR_STD, klt_min_std
 
     def pkg(lam):
         return SimpleNamespace(manifest={}, lmbda=lam)
 
     stds = [klt_min_std(pkg(lam)) for lam in (0.001, 0.004, 0.016, 0.064, 1.0)]
-    assert stds == sorted(stds, reverse=True) and stds[0] > stds[-1] == DEFAULT_MIN_STD
+    assert stds == sorted(stds, reverse=True) and stds[0] > stds[-1] == KLT_CODEC_FLOOR_STD
     assert abs(stds[1] - 2 * stds[2]) < 1e-12  # sqrt of the water level: 4x lambda halves the threshold
+    assert klt_min_std(SimpleNamespace(manifest={}, lmbda=None)) == KLT_CODEC_FLOOR_STD  # no lambda: the floor

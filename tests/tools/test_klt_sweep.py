@@ -1,0 +1,76 @@
+"""The KLT component-count sweep: its K is the encoder's K, a higher floor never keeps more components, its
+learned points are the containers the encoder writes, and bad settings are usage errors."""
+import doctest
+import importlib
+import math
+
+import numpy as np
+import pytest
+
+import onboard
+from onboard.encoder import KLT_CODEC_FLOOR_STD, KLT_WATER_LEVEL_FACTOR
+from onboard.samples import load_sample
+from onboard.zoo import load
+from tools.klt_sweep import components_for, learned_curve, main, parse_setting, sweep
+
+
+@pytest.fixture(scope="module")
+def cube():
+    return load_sample("aviris_jasper_32x32x198")
+
+
+def test_default_setting_gives_the_encoders_own_component_count(cube):
+    for name in ("cc-klt-q0", "cc-klt-q7"):
+        package = load(name)
+        k = components_for(cube, package, KLT_WATER_LEVEL_FACTOR, KLT_CODEC_FLOOR_STD)
+        assert k == onboard.encode_image(cube, package).header.spectral.n_components
+
+
+def test_a_higher_floor_or_factor_never_keeps_more_components(cube):
+    package = load("cc-klt-q7")
+    ks = [components_for(cube, package, 0.7, floor) for floor in (0.001, 0.006, 0.015, 0.05, 0.5)]
+    assert ks == sorted(ks, reverse=True) and ks[0] > ks[-1] >= 1
+    low = load("cc-klt-q0")
+    kf = [components_for(cube, low, factor, 1e-6) for factor in (0.1, 0.35, 0.7, 2.0, 8.0)]
+    assert kf == sorted(kf, reverse=True) and kf[0] > kf[-1]
+
+
+def test_learned_points_are_the_encoders_containers(cube):
+    package = load("cc-klt-q2")
+    (rate, psnr, k), = learned_curve(cube, [package], 0.7, 0.02)
+    coded = onboard.encode_image(cube, package, klt_components=k)
+    assert rate == 8.0 * coded.nbytes / cube.size and coded.header.spectral.n_components == k
+    assert 20.0 < psnr < 80.0
+
+
+def test_sweep_without_enough_anchor_points_is_nan_not_an_error(cube):
+    packages = [load("cc-klt-q0"), load("cc-klt-q3")]
+    res = sweep(cube, packages, [(0.7, 0.015)], np.array([0.05]))  # one anchor target: no BD-rate
+    assert list(res) == [(0.7, 0.015)] and math.isnan(res[(0.7, 0.015)])
+
+
+@pytest.mark.parametrize("text", ["0.7", "a:b", "0:0.01", "0.7:-1", "0.7:nan"])
+def test_bad_settings_are_refused(text):
+    with pytest.raises(ValueError, match="FACTOR:FLOOR"):
+        parse_setting(text)
+
+
+def test_cli_prints_one_line_per_cube_and_a_mean(tmp_path, cube, capsys):
+    path = tmp_path / "cube.npz"
+    np.savez(path, data=cube)
+    args = ["--package", "cc-klt-q0", "--package", "cc-klt-q2", "--package", "cc-klt-q4", "--package",
+            "cc-klt-q6", "--anchor-points", "6", "--anchor-range", "0.05", "2.0", str(path)]
+    assert main(["--setting", "0.7:0.015"] + args) == 0
+    out = capsys.readouterr().out
+    assert "0.7:0.015" in out and "mean per cube" in out and "of 1 cubes" in out
+    with pytest.raises(SystemExit) as exc:
+        main(["--setting", "0.7"] + args)
+    assert exc.value.code == 2 and "FACTOR:FLOOR" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["--setting", "0.7:0.015", "--package", "hp-rgb-q0", str(path)])
+    assert exc.value.code == 2 and "spectral KLT" in capsys.readouterr().err
+
+
+def test_module_doctests():
+    result = doctest.testmod(importlib.import_module("tools.klt_sweep"))
+    assert result.attempted >= 1 and result.failed == 0

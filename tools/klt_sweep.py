@@ -1,0 +1,137 @@
+"""Sweep the rule that chooses how many KLT components the encoder codes: BD-rate of a KLT package family
+against KLT + JPEG 2000 per cube and setting (the measurement behind :data:`onboard.encoder.KLT_WATER_LEVEL_FACTOR`
+and :data:`onboard.encoder.KLT_CODEC_FLOOR_STD`).
+
+A setting ``FACTOR:FLOOR`` keeps a component whose standard deviation reaches ``FACTOR`` times the package's
+water level and ``FLOOR`` of the common scale (:func:`onboard.encoder.klt_min_std`); the cube is then coded
+exactly as the encoder codes it with that many components (``klt_components=K``), so only K differs. The anchor
+is measured once per cube at fixed targets (``--anchor-points`` rates from ``--anchor-range``, geometric),
+whatever the learned rates, so settings are compared on the same anchor curve.
+
+Example (two settings on two train-marked cubes)::
+
+    python -m tools.klt_sweep --package cc-klt --setting 0.35:0.006 --setting 0.7:0.015 \\
+        ../shared/data/hsi/reno.npz ../shared/data/hsi/samson.npz
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+import numpy as np
+
+from tools.baselines import bd_rate, klt_jpeg2000
+
+
+def parse_setting(text: str) -> tuple[float, float]:
+    """``"0.7:0.015"`` -> ``(0.7, 0.015)``; ValueError unless both are positive and finite.
+
+    >>> parse_setting("0.7:0.015")
+    (0.7, 0.015)
+    """
+    factor, sep, floor = text.partition(":")
+    try:
+        pair = (float(factor), float(floor))
+    except ValueError:
+        raise ValueError(f"a setting is FACTOR:FLOOR, got {text!r}") from None
+    if not sep or not all(math.isfinite(v) and v > 0 for v in pair):
+        raise ValueError(f"a setting is FACTOR:FLOOR with both positive, got {text!r}")
+    return pair
+
+
+def components_for(cube: np.ndarray, package, factor: float, floor: float) -> int:
+    """How many components the encoder's rule keeps for ``cube`` with ``package`` at ``factor`` and ``floor``."""
+    from onboard.encoder import klt_error_price, klt_min_std
+    from onboard.spectral import fit_klt
+
+    return fit_klt(cube, min_std=klt_min_std(package, factor=factor, floor=floor),
+                   bits_per_unit_error=klt_error_price(package)).n_components
+
+
+def anchor_curve(cube: np.ndarray, targets: np.ndarray) -> list[tuple[float, float]]:
+    """KLT + JPEG 2000 (rate in bpppb, PSNR in dB at the declared bit depth) at each reachable target."""
+    from ground.metrics import psnr_db
+    from onboard.encoder import bit_depth_of
+
+    points = []
+    for t in targets:
+        try:
+            n, rec = klt_jpeg2000(cube, float(t))
+        except ValueError:
+            continue  # below the transform's side information
+        points.append((8.0 * n / cube.size, psnr_db(cube, rec, bit_depth_of(cube))))
+    return points
+
+
+def learned_curve(cube: np.ndarray, packages, factor: float, floor: float,
+                  precision: str = "int8") -> list[tuple[float, float, int]]:
+    """(rate bpppb, PSNR dB, K) of every package with the components that ``factor``/``floor`` keep."""
+    import ground
+    import onboard
+    from ground.metrics import psnr_db
+    from onboard.encoder import bit_depth_of
+
+    out = []
+    for pkg in packages:
+        k = components_for(cube, pkg, factor, floor)
+        coded = onboard.encode_image(cube, pkg, precision=precision, klt_components=k)
+        rec = ground.decode_image(coded.to_bytes(), pkg)
+        out.append((8.0 * coded.nbytes / cube.size, psnr_db(cube, rec, bit_depth_of(cube)), k))
+    return out
+
+
+def sweep(cube: np.ndarray, packages, settings: list[tuple[float, float]], targets: np.ndarray,
+          precision: str = "int8") -> dict[tuple[float, float], float]:
+    """BD-rate (%) of the learned curve against KLT + JPEG 2000 for each setting (NaN without overlap)."""
+    anchor = np.array(anchor_curve(cube, targets))
+    result = {}
+    for s in settings:
+        pts = np.array(learned_curve(cube, packages, *s, precision=precision))
+        if len(anchor) < 4:
+            result[s] = math.nan
+            continue
+        result[s] = bd_rate(anchor[:, 0], anchor[:, 1], pts[:, 0], pts[:, 1])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--package", action="append", required=True,
+                   help="a KLT package or family prefix (cc-klt); repeat for each rate point")
+    p.add_argument("--setting", action="append", required=True, metavar="FACTOR:FLOOR",
+                   help="water-level factor and floor of one setting; repeat for each")
+    p.add_argument("--precision", default="int8", choices=("int8", "fp32"))
+    p.add_argument("--anchor-points", type=int, default=14)
+    p.add_argument("--anchor-range", type=float, nargs=2, default=(0.004, 0.12), metavar=("LO", "HI"),
+                   help="bpppb of the lowest and highest anchor target")
+    p.add_argument("cubes", nargs="+", help=".npz (key data) / .npy / multi-band TIFF cubes")
+    args = p.parse_args(argv)
+    try:
+        settings = [parse_setting(t) for t in args.setting]
+    except ValueError as exc:
+        p.error(str(exc))
+
+    from onboard.imageio import read_array
+    from tools.rd import resolve_packages
+
+    packages = resolve_packages(args.package)
+    if any(pkg.architecture.get("spectral") != "klt" for pkg in packages):
+        p.error("every package must be a spectral KLT package (architecture spectral = klt)")
+    targets = np.geomspace(args.anchor_range[0], args.anchor_range[1], args.anchor_points)
+    table = {s: [] for s in settings}
+    for path in args.cubes:
+        res = sweep(read_array(path), packages, settings, targets, args.precision)
+        for s, v in res.items():
+            table[s].append(v)
+        print(path, "  ".join(f"{s[0]:g}:{s[1]:g} {v:+.2f} %" for s, v in res.items()), flush=True)
+    for s, vals in table.items():
+        v = np.array(vals)
+        ok = np.isfinite(v)
+        mean = f"{float(np.mean(v[ok])):+.2f} %" if ok.any() else "not computable"
+        print(f"{s[0]:g}:{s[1]:g}  mean per cube {mean} over {int(ok.sum())} of {len(v)} cubes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
