@@ -300,13 +300,13 @@ def klt_min_std(package, factor: float = KLT_WATER_LEVEL_FACTOR, floor: float = 
     (37-40 dB on the leading component at the highest rate, an RMS error of 0.01-0.014 of the scale) more
     faithfully than dropping it would, and each kept component also pays its chunk's hyperprior and stream ends.
 
-    Both constants were chosen with ``python -m tools.klt_sweep --package cc-klt`` (int8, q0-q7, BD-rate in PSNR
-    against KLT + JPEG 2000, mean per cube) on the train-marked cubes reno, samson, ABU airport 1 and 3, beach 1,
-    urban 1 and 4, San Diego and CASI (8 with a computable BD-rate; factor : floor): 0.35 : 0.006 (before)
-    +30.2 %, 0.7 : 0.006 +27.5 %, 0.35 : 0.01 +27.8 %, 0.5 : 0.01 +26.0 %, 0.7 : 0.01 +25.6 %, 1.0 : 0.01
-    +26.2 %, 0.5 : 0.015 +24.1 %, **0.7 : 0.015 +23.9 %**, 0.7 : 0.02 +25.4 %, 0.7 : 0.03 +29.5 %. Fewer
-    components lower the rate of every point more than its PSNR until the floor reaches about 0.02; the
-    figures on the development cubes are in the README."""
+    Both constants were chosen by the sweep ``python -m tools.klt_sweep --package cc-klt`` runs (int8, q0-q7,
+    PSNR BD-rate against KLT + JPEG 2000, mean per cube) on the train-marked cubes reno, samson, ABU airport 1
+    and 3, beach 1, urban 1 and 4, San Diego and CASI (8 with a computable BD-rate; factor : floor):
+    0.35 : 0.006 (before) +30.2 %, 0.7 : 0.006 +27.5 %, 0.35 : 0.01 +27.8 %, 0.5 : 0.01 +26.0 %, 0.7 : 0.01
+    +25.6 %, 1.0 : 0.01 +26.2 %, 0.5 : 0.015 +24.1 %, **0.7 : 0.015 +23.9 %**, 0.7 : 0.02 +25.4 %,
+    0.7 : 0.03 +29.5 %. Fewer components lower the rate of every point more than its PSNR until the floor
+    reaches about 0.02. The figures on the development cubes are in the README."""
     price = klt_error_price(package)
     if price is None:
         return floor
