@@ -41,12 +41,12 @@ def parse_setting(text: str) -> tuple[float, float]:
 
 
 def components_for(cube: np.ndarray, package, factor: float, floor: float) -> int:
-    """How many components the encoder's rule keeps for ``cube`` with ``package`` at ``factor`` and ``floor``."""
-    from onboard.encoder import klt_error_price, klt_min_std
+    """How many components the encoder's rule keeps for ``cube`` with ``package`` at ``factor`` and ``floor``
+    (:func:`onboard.spectral.fit_klt` sets K before it prices the table, so no pricing is needed here)."""
+    from onboard.encoder import klt_min_std
     from onboard.spectral import fit_klt
 
-    return fit_klt(cube, min_std=klt_min_std(package, factor=factor, floor=floor),
-                   bits_per_unit_error=klt_error_price(package)).n_components
+    return fit_klt(cube, min_std=klt_min_std(package, factor=factor, floor=floor)).n_components
 
 
 def anchor_curve(cube: np.ndarray, targets: np.ndarray) -> list[tuple[float, float]]:
@@ -54,43 +54,50 @@ def anchor_curve(cube: np.ndarray, targets: np.ndarray) -> list[tuple[float, flo
     from ground.metrics import psnr_db
     from onboard.encoder import bit_depth_of
 
+    bit_depth = bit_depth_of(cube)
     points = []
     for t in targets:
         try:
             n, rec = klt_jpeg2000(cube, float(t))
         except ValueError:
             continue  # below the transform's side information
-        points.append((8.0 * n / cube.size, psnr_db(cube, rec, bit_depth_of(cube))))
+        points.append((8.0 * n / cube.size, psnr_db(cube, rec, bit_depth)))
     return points
 
 
-def learned_curve(cube: np.ndarray, packages, factor: float, floor: float,
-                  precision: str = "int8") -> list[tuple[float, float, int]]:
-    """(rate bpppb, PSNR dB, K) of every package with the components that ``factor``/``floor`` keep."""
+def learned_curve(cube: np.ndarray, packages, factor: float, floor: float, precision: str = "int8",
+                  cache: dict | None = None) -> list[tuple[float, float, int]]:
+    """(rate bpppb, PSNR dB, K) of every package with the components that ``factor``/``floor`` keep.
+    ``cache``: (package index, K) -> (rate, PSNR) of ``cube``, shared across settings (settings that keep the
+    same K code the same scene, so it is coded once)."""
     import ground
     import onboard
     from ground.metrics import psnr_db
     from onboard.encoder import bit_depth_of
 
+    cache = {} if cache is None else cache
     out = []
-    for pkg in packages:
+    for i, pkg in enumerate(packages):
         k = components_for(cube, pkg, factor, floor)
-        coded = onboard.encode_image(cube, pkg, precision=precision, klt_components=k)
-        rec = ground.decode_image(coded.to_bytes(), pkg)
-        out.append((8.0 * coded.nbytes / cube.size, psnr_db(cube, rec, bit_depth_of(cube)), k))
+        if (i, k) not in cache:
+            coded = onboard.encode_image(cube, pkg, precision=precision, klt_components=k)
+            rec = ground.decode_image(coded.to_bytes(), pkg)
+            cache[(i, k)] = (8.0 * coded.nbytes / cube.size, psnr_db(cube, rec, bit_depth_of(cube)))
+        out.append((*cache[(i, k)], k))
     return out
 
 
 def sweep(cube: np.ndarray, packages, settings: list[tuple[float, float]], targets: np.ndarray,
           precision: str = "int8") -> dict[tuple[float, float], float]:
-    """BD-rate (%) of the learned curve against KLT + JPEG 2000 for each setting (NaN without overlap)."""
+    """BD-rate (%) of the learned curve against KLT + JPEG 2000 for each setting (NaN without overlap, or with
+    fewer than 4 anchor points, when the learned curves are not coded at all)."""
     anchor = np.array(anchor_curve(cube, targets))
+    if len(anchor) < 4:
+        return {s: math.nan for s in settings}
+    cache: dict = {}
     result = {}
     for s in settings:
-        pts = np.array(learned_curve(cube, packages, *s, precision=precision))
-        if len(anchor) < 4:
-            result[s] = math.nan
-            continue
+        pts = np.array(learned_curve(cube, packages, *s, precision=precision, cache=cache))
         result[s] = bd_rate(anchor[:, 0], anchor[:, 1], pts[:, 0], pts[:, 1])
     return result
 

@@ -74,3 +74,13 @@ def test_cli_prints_one_line_per_cube_and_a_mean(tmp_path, cube, capsys):
 def test_module_doctests():
     result = doctest.testmod(importlib.import_module("tools.klt_sweep"))
     assert result.attempted >= 1 and result.failed == 0
+
+
+def test_settings_that_keep_the_same_components_share_one_coding(cube):
+    packages = [load("cc-klt-q0"), load("cc-klt-q7")]
+    cache = {}
+    first = learned_curve(cube, packages, 0.7, 0.015, cache=cache)
+    assert sorted(cache) == [(0, first[0][2]), (1, first[1][2])]
+    again = learned_curve(cube, packages, 0.7, 0.0151, cache=cache)  # the same K on this cube
+    assert again == first and len(cache) == 2
+    assert learned_curve(cube, packages, 0.7, 0.015) == first  # the cache changes no figure
