@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         p.error(str(exc))
 
+    from onboard.errors import UnsupportedInputError
     from onboard.imageio import read_array
     from tools.rd import resolve_packages
 
@@ -127,8 +128,17 @@ def main(argv: list[str] | None = None) -> int:
         p.error("every package must be a spectral KLT package (architecture spectral = klt)")
     targets = np.geomspace(args.anchor_range[0], args.anchor_range[1], args.anchor_points)
     table = {s: [] for s in settings}
+    failed = 0
     for path in args.cubes:
-        res = sweep(read_array(path), packages, settings, targets, args.precision)
+        try:
+            cube = read_array(path)
+            if cube.ndim != 3:
+                raise UnsupportedInputError(f"an (H, W, C) cube is needed, got shape {cube.shape}")
+            res = sweep(cube, packages, settings, targets, args.precision)
+        except (OSError, ValueError) as exc:  # UnsupportedInputError and CorruptStreamError are ValueErrors
+            print(f"{path}: skipped ({exc})", file=sys.stderr)
+            failed += 1
+            continue
         for s, v in res.items():
             table[s].append(v)
         print(path, "  ".join(f"{s[0]:g}:{s[1]:g} {v:+.2f} %" for s, v in res.items()), flush=True)
@@ -137,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = np.isfinite(v)
         mean = f"{float(np.mean(v[ok])):+.2f} %" if ok.any() else "not computable"
         print(f"{s[0]:g}:{s[1]:g}  mean per cube {mean} over {int(ok.sum())} of {len(v)} cubes")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

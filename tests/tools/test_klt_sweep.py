@@ -84,3 +84,16 @@ def test_settings_that_keep_the_same_components_share_one_coding(cube):
     again = learned_curve(cube, packages, 0.7, 0.0151, cache=cache)  # the same K on this cube
     assert again == first and len(cache) == 2
     assert learned_curve(cube, packages, 0.7, 0.015) == first  # the cache changes no figure
+
+
+def test_cli_skips_what_is_no_cube_and_says_why(tmp_path, cube, capsys):
+    good, flat = tmp_path / "cube.npz", tmp_path / "flat.npy"
+    np.savez(good, data=cube)
+    np.save(flat, cube[:, :, 0])
+    rc = main(["--setting", "0.7:0.015", "--package", "cc-klt-q0", "--anchor-points", "4", str(flat),
+               str(tmp_path / "missing.npz"), str(good)])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert "flat.npy: skipped (an (H, W, C) cube is needed, got shape (32, 32))" in captured.err
+    assert "missing.npz: skipped" in captured.err
+    assert "cube.npz 0.7:0.015" in captured.out and "of 1 cubes" in captured.out
