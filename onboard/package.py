@@ -357,6 +357,26 @@ class ModelPackage:
                 f"lambda={self.lmbda})")
 
 
+def post_filter_spec(architecture: dict) -> tuple[int, int]:
+    """(channels, stages) of the ground post-filter an ``architecture`` names: ``post_filter`` is C (0: none),
+    ``post_filter_stages`` how many :class:`onboard.models.export.PostFilter` blocks follow one another
+    (absent: 1, as in every package written before stages existed). Metadata only: the ground runs whatever
+    ``g_s`` graph the package holds; training tools rebuild the torch decoder from it.
+
+    >>> post_filter_spec({"post_filter": 32}), post_filter_spec({"post_filter": 32, "post_filter_stages": 2})
+    ((32, 1), (32, 2))
+    >>> post_filter_spec({})
+    (0, 0)
+    """
+    channels = int(architecture.get("post_filter", 0))
+    if not channels:
+        return 0, 0
+    stages = int(architecture.get("post_filter_stages", 1))
+    if stages < 1:
+        raise ValueError(f"post_filter_stages must be >= 1, got {stages}")
+    return channels, stages
+
+
 def read_manifest(path: Path) -> dict:
     mpath = Path(path) / MANIFEST
     if not mpath.is_file():

@@ -56,21 +56,42 @@ def check_family(packages) -> None:
             raise FamilyMismatchError(f"packages {first.name} and {p.name} do not share their g_s: not one family")
 
 
-def decoder_from_package(package, post_filter: int = 0):
+def decoder_from_package(package, post_filter: int = 0, stages: int = 0):
     """The torch ``g_s`` of a format-2 ``package`` (weights from its ONNX file, its post-filter included),
     taking ``y_hat / gain``. ``post_filter=C`` on a package without one appends a new, identity
     :class:`onboard.models.export.PostFilter` of C channels; a package whose filter has another width is a
-    :class:`FamilyMismatchError`."""
+    :class:`FamilyMismatchError`. ``stages=S`` (0: the package's own count, or 1 for a new filter) appends new
+    identity blocks after the package's own until there are S (a deeper ground filter that starts where the
+    shipped one is); fewer than the package has is a :class:`FamilyMismatchError` (trained blocks are not
+    dropped)."""
     from onboard.models.export import PostFilter, torch_reference
+    from onboard.package import post_filter_spec
 
+    if int(stages) < 0:
+        raise ValueError(f"post-filter stages must be >= 0, got {stages}")
     net = torch_reference(package)["g_s"].net
-    own = int(package.architecture.get("post_filter", 0))
-    if post_filter and not own:
-        net.append(PostFilter(package.bands, int(post_filter)))
-    elif post_filter and own != post_filter:
+    own, own_stages = post_filter_spec(package.architecture)
+    if post_filter and own and own != post_filter:
         raise FamilyMismatchError(f"package {package.name} has a post-filter of {own} channels, "
                                   f"not {post_filter}")
+    channels = int(post_filter) or own
+    if stages and not channels:
+        raise FamilyMismatchError(f"package {package.name} has no post-filter: give its width (post_filter=C) "
+                                  f"with the stages")
+    want = int(stages) or (own_stages if own else (1 if channels else 0))
+    if want < own_stages:
+        raise FamilyMismatchError(f"package {package.name} has {own_stages} post-filter stages; its trained "
+                                  f"blocks are not dropped (asked for {want})")
+    for _ in range(want - own_stages):
+        net.append(PostFilter(package.bands, channels))
     return net
+
+
+def filter_stages(net) -> int:
+    """How many :class:`onboard.models.export.PostFilter` blocks the decoder ``net`` ends with."""
+    from onboard.models.export import PostFilter
+
+    return sum(isinstance(m, PostFilter) for m in net)
 
 
 def sent_latents(package, x: np.ndarray, precision: str, rd_weight: float, threads: int = 1) -> np.ndarray:
@@ -101,14 +122,16 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
                      sampling: str = "area", image_mix: float = 0.0, post_filter: int = 0,
                      true_colour: bool = False, transfer: str | float = "linear",
                      high_bit_share: float | None = None,
-                     post_filter_lr_mult: float = 10.0, init_decoder: str | None = None) -> Path:
+                     post_filter_lr_mult: float = 10.0, init_decoder: str | None = None,
+                     post_filter_stages: int = 0) -> Path:
     """Fine-tune the shared ``g_s`` of the family ``packages`` (zoo names or folders) on the latents they send
     for random training crops of ``data`` (the training run's sampler: images, or cube crops for a clustered
     family, with ``image_mix`` RGB pseudo-components for a KLT one). Writes ``out/decoder.pt`` (the g_s state
     and the step; resumes from ``out/ckpt.pt``) and returns its path. The learning rate drops 10x for the last
     15 % of the steps. ``post_filter=C`` trains a full-resolution residual filter of C channels after ``g_s``
     (:class:`onboard.models.export.PostFilter`, ground side only; it starts as the identity and learns
-    ``post_filter_lr_mult`` x faster than ``g_s``). ``init_decoder``: a weights-only ``decoder.pt`` of an
+    ``post_filter_lr_mult`` x faster than ``g_s``); ``post_filter_stages=S`` appends new identity blocks of
+    that filter after the package's own until there are S (:func:`decoder_from_package`). ``init_decoder``: a weights-only ``decoder.pt`` of an
     earlier run on the same packages to start from (its step too, with a fresh optimiser), when ``out`` holds
     no checkpoint yet. ``true_colour``, ``transfer``, ``high_bit_share``: see :func:`tools.train.make_sampler`."""
     import torch
@@ -122,7 +145,8 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
     torch.manual_seed(seed)
     pkgs = [resolve(p) for p in packages]
     check_family(pkgs)
-    net = decoder_from_package(pkgs[0], post_filter)
+    net = decoder_from_package(pkgs[0], post_filter, post_filter_stages)
+    stages = filter_stages(net)
     net.train()
     params = list(net.parameters())
     filter_params = [p for m in net if isinstance(m, PostFilter) for p in m.parameters()]
@@ -145,6 +169,9 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
         if int(ck.get("post_filter", 0)) != int(post_filter):
             raise FamilyMismatchError(f"{init_decoder} has a post-filter of {ck.get('post_filter', 0)} channels, "
                                       f"not {post_filter}")
+        if int(ck.get("post_filter_stages", stages)) != stages:
+            raise FamilyMismatchError(f"{init_decoder} has {ck['post_filter_stages']} post-filter stages, "
+                                      f"not {stages}")
         net.load_state_dict(ck["g_s"])
         step = int(ck["step"])
     first = pkgs[0]
@@ -160,6 +187,7 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
                    + data_options_text(transfer, high_bit_share)
                    + (f" --post-filter {post_filter} --post-filter-lr-mult {post_filter_lr_mult:g}"
                       if post_filter else "")
+                   + (f" --post-filter-stages {post_filter_stages}" if post_filter_stages else "")
                    + (f" --init-decoder {init_decoder}" if init_decoder else ""),
         "source_packages": {p.name: p.package_id for p in pkgs}, "inputs_used": n_used}, indent=2))
     rng = np.random.default_rng(seed + step)
@@ -187,10 +215,10 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
             log.flush()
             tmp = out_dir / "ckpt.pt.tmp"
             torch.save({"g_s": net.state_dict(), "opt": opt.state_dict(), "step": step,
-                        "post_filter": post_filter}, tmp)
+                        "post_filter": post_filter, "post_filter_stages": stages}, tmp)
             tmp.replace(ckpt_path)
-            torch.save({"g_s": net.state_dict(), "step": step, "post_filter": post_filter},
-                       out_dir / "decoder.pt")
+            torch.save({"g_s": net.state_dict(), "step": step, "post_filter": post_filter,
+                        "post_filter_stages": stages}, out_dir / "decoder.pt")
     bar.close()
     log.close()
     return out_dir / "decoder.pt"
@@ -219,7 +247,8 @@ def write_family(packages: list[str], decoder: str, out_root: str, overwrite: bo
     check_family(pkgs)
     state = torch.load(decoder, map_location="cpu", weights_only=False)
     post_filter = int(state.get("post_filter", 0)) or int(pkgs[0].architecture.get("post_filter", 0))
-    net = decoder_from_package(pkgs[0], post_filter)
+    net = decoder_from_package(pkgs[0], post_filter, int(state.get("post_filter_stages", 0)))
+    stages = filter_stages(net)
     net.load_state_dict(state["g_s"])
     net.eval()
     out_root = Path(out_root)
@@ -252,6 +281,8 @@ def write_family(packages: list[str], decoder: str, out_root: str, overwrite: bo
                                                 **({"previous": earlier} if earlier else {}))
             if post_filter:
                 manifest["architecture"]["post_filter"] = post_filter
+            if stages > 1:
+                manifest["architecture"]["post_filter_stages"] = stages
             dest = out_root / p.name
             if dest.exists():
                 shutil.rmtree(dest)
@@ -281,6 +312,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="onboard RD choice weight (0: the dead-zone rounding)")
     p.add_argument("--post-filter", type=int, default=0, metavar="C",
                    help="also train a full-resolution residual filter of C channels after g_s (ground side)")
+    p.add_argument("--post-filter-stages", type=int, default=0, metavar="S",
+                   help="blocks of that filter one after another: new identity blocks are appended after the "
+                        "package's own until there are S (default: the package's own count, 1 for a new filter)")
     p.add_argument("--post-filter-lr-mult", type=float, default=10.0,
                    help="learning-rate multiplier of the post-filter against g_s")
     p.add_argument("--init-decoder", default=None, metavar="PT",
@@ -294,7 +328,8 @@ def run(args: argparse.Namespace) -> int:
 
     path = finetune_decoder(args.packages, args.data, args.out, args.steps, **run_options(args),
                             precision=args.precision, rd_weight=args.rd_weight, post_filter=args.post_filter,
-                            post_filter_lr_mult=args.post_filter_lr_mult, init_decoder=args.init_decoder)
+                            post_filter_lr_mult=args.post_filter_lr_mult, init_decoder=args.init_decoder,
+                            post_filter_stages=args.post_filter_stages)
     print(f"decoder: {path}")
     if args.write:
         for p in write_family(args.packages, str(path), args.write, overwrite=True):

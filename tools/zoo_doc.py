@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from onboard.package import resolve_file
+from onboard.package import post_filter_spec, resolve_file
 
 ROOT = Path(__file__).resolve().parents[1] / "onboard" / "zoo"
 
@@ -28,8 +28,8 @@ def _decoder_column(training: dict, architecture: dict) -> str:
     chain = finetune_chain(training)
     text = (f"fine-tuned {' + '.join(str(ft.get('step', '?')) for ft in chain)} steps" if chain
             else "as trained")
-    pf = int(architecture.get("post_filter", 0))
-    return text + (f", post-filter {pf} ch" if pf else "")
+    pf, stages = post_filter_spec(architecture)
+    return text + (f", post-filter {pf} ch" if pf else "") + (f" x {stages} stages" if stages > 1 else "")
 
 
 def _command_blocks(commands: dict[str, list[str]]) -> list[str]:

@@ -39,7 +39,7 @@ from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior
 from onboard.models.int8 import quantize_int8
 from onboard.models.layers import GDN, FakeQuantConv
 from onboard.package import (
-    HS_PARAMS, ONNX_FILES, Y_TABLES, Z_TABLES, load_package, write_manifest,
+    HS_PARAMS, ONNX_FILES, Y_TABLES, Z_TABLES, load_package, post_filter_spec, write_manifest,
 )
 
 ONNX_OPSET = 17
@@ -73,8 +73,9 @@ class InferenceGDN(nn.Module):
 class PostFilter(nn.Module):
     """Ground-side residual filter after ``g_s``: ``x + f(x)``, ``f`` four 3x3 convs (bands -> C -> C -> C ->
     bands, ReLU between) at full resolution. The last conv starts at zero, so a new filter is the identity.
-    Part of the ``g_s`` graph of a package whose architecture names ``post_filter`` (its C); outside the
-    bit-exactness contract like the rest of ``g_s``."""
+    Part of the ``g_s`` graph of a package whose architecture names ``post_filter`` (its C; several blocks one
+    after another when it names ``post_filter_stages``); outside the bit-exactness contract like the rest of
+    ``g_s``."""
 
     def __init__(self, bands: int, channels: int):
         super().__init__()
@@ -87,6 +88,7 @@ class PostFilter(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.f(x)
+
 
 
 def _inference_sequential(seq: nn.Sequential) -> nn.Sequential:
@@ -228,8 +230,9 @@ def torch_reference(package) -> dict[str, nn.Module]:
     config = HyperpriorConfig(bands=a["bands"], n=a["n"], m=a["m"], nz=a["nz"], lambdas=(1.0,),
                               n_s=a.get("n_s"), n_a=a.get("n_a"))
     mods = _empty_modules(config)
-    if int(a.get("post_filter", 0)):
-        mods["g_s"].net.append(PostFilter(int(a["bands"]), int(a["post_filter"])))
+    channels, stages = post_filter_spec(a)
+    for _ in range(stages):
+        mods["g_s"].net.append(PostFilter(int(a["bands"]), channels))
     for which, mod in mods.items():
         proto = onnx.load(str(package.onnx_path(which, "fp32")))
         inits = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}

@@ -107,6 +107,9 @@ def test_cli_reports_a_mixed_family_as_a_usage_error(family, tiny_package, image
         main(["finetune-decoder", "--packages", family[0], "--data", str(image_folder), "--out",
               str(tmp_path / "run"), "--rd-weight", "-1"])
     assert exc.value.code == 2 and "rd_weight must be a finite number >= 0" in capsys.readouterr().err
+    rc = main(["finetune-decoder", "--packages", family[0], "--data", str(image_folder), "--out",
+               str(tmp_path / "run"), "--steps", "1", "--no-progress", "--post-filter-stages", "2"])
+    assert rc == 2 and "no post-filter" in capsys.readouterr().err  # stages without a width to deepen
 
 
 def test_writing_a_family_over_itself_replaces_its_decoder(family, image_folder, tmp_path):
@@ -167,3 +170,45 @@ def test_a_weights_only_decoder_seeds_a_new_run(family, image_folder, tmp_path):
     assert log_steps(tmp_path / "b") == [3, 4]  # continued from the seed's step
     with pytest.raises(FamilyMismatchError, match="post-filter"):
         finetune_decoder(family, str(image_folder), str(tmp_path / "c"), steps=4, init_decoder=str(first), **TINY)
+
+
+def test_post_filter_stages_deepen_a_shipped_filter_from_where_it_is(family, image_folder, tmp_path):
+    from onboard.package import post_filter_spec
+    from tools.finetune_decoder import filter_stages
+
+    run = tmp_path / "one"
+    finetune_decoder(family, str(image_folder), str(run), steps=2, lr=1e-3, post_filter=4, **TINY)
+    one = [str(p) for p in write_family(family, str(run / "decoder.pt"), str(tmp_path / "zoo1"))]
+    pkg = load_package(one[0])
+    assert post_filter_spec(pkg.architecture) == (4, 1) and "post_filter_stages" not in pkg.architecture
+    y = torch.from_numpy(np.random.default_rng(2).integers(-3, 4, (1, pkg.latent_channels, 4, 4))
+                         .astype(np.float32) * pkg.inverse_gain.reshape(1, -1, 1, 1))
+    with torch.no_grad():  # a new stage starts as the identity after the trained one
+        deeper = decoder_from_package(pkg, stages=3)
+        assert filter_stages(deeper) == 3
+        np.testing.assert_array_equal(deeper(y).numpy(), decoder_from_package(pkg)(y).numpy())
+    run2 = tmp_path / "two"
+    finetune_decoder(one, str(image_folder), str(run2), steps=3, lr=1e-3, post_filter=4, post_filter_stages=2,
+                     **TINY)
+    two = write_family(one, str(run2 / "decoder.pt"), str(tmp_path / "zoo2"))
+    new = load_package(two[0])
+    assert post_filter_spec(new.architecture) == (4, 2)
+    assert "--post-filter-stages 2" in new.manifest["training"]["decoder_finetune"]["command"]
+    assert _decoder_column(new.manifest["training"], new.architecture).endswith("post-filter 4 ch x 2 stages")
+    onnx_out = new.session("g_s").run(None, {"y_hat": y.numpy()})[0]
+    with torch.no_grad():
+        net = decoder_from_package(new)
+        assert filter_stages(net) == 2
+        np.testing.assert_allclose(net(y).numpy(), onnx_out, rtol=1e-4, atol=1e-5)
+        assert float(net[-1].f[-1].weight.abs().sum()) > 0  # the new stage has learnt something
+    img = tiny_images(3, seed=14)[0]
+    assert ground.decode_image(onboard.encode_image(img, new).to_bytes(), new).shape == img.shape
+    with pytest.raises(FamilyMismatchError, match="not dropped"):
+        decoder_from_package(new, stages=1)
+    with pytest.raises(FamilyMismatchError, match="no post-filter"):
+        decoder_from_package(load_package(family[0]), stages=2)
+    with pytest.raises(ValueError, match=">= 0"):
+        decoder_from_package(new, stages=-1)
+    with pytest.raises(FamilyMismatchError, match="stages"):  # a seed of another depth
+        finetune_decoder(one, str(image_folder), str(tmp_path / "c"), steps=4, post_filter=4,
+                         post_filter_stages=3, init_decoder=str(run2 / "decoder.pt"), **TINY)
