@@ -37,6 +37,42 @@ def test_jpeg2000_baselines_meet_their_rate():
     assert mse < np.var(cube.astype(float))  # it does reconstruct the cube
 
 
+def test_every_jpeg2000_anchor_counts_a_raw_codestream_not_the_jp2_file_format(monkeypatch):
+    """What a payload would downlink is the codestream (SOC ... EOC); the JP2 boxes around it would charge the
+    anchor 27-85 octets per codestream that the learned container does not pay. Every path of the baselines
+    hands its decoder (and counts) a raw codestream."""
+    import imagecodecs
+    from PIL import Image
+
+    from tools.baselines import J2K_SOC_SIZ
+
+    seen = []
+    pil_open, ic_decode = Image.open, imagecodecs.jpeg2k_decode
+
+    def spy_open(fp, *a, **k):
+        seen.append(("pillow", fp.getvalue()[:4]))
+        return pil_open(fp, *a, **k)
+
+    def spy_decode(data, *a, **k):
+        seen.append(("imagecodecs", bytes(data[:4])))
+        return ic_decode(data, *a, **k)
+
+    monkeypatch.setattr(Image, "open", spy_open)
+    monkeypatch.setattr(imagecodecs, "jpeg2k_decode", spy_decode)
+    rng = np.random.default_rng(5)
+    rgb8 = rng.integers(0, 255, (64, 64, 3)).astype(np.uint8)
+    rgb16 = rng.integers(0, 4095, (64, 64, 3)).astype(np.uint16)
+    grey16 = rng.integers(0, 4095, (64, 64)).astype(np.uint16)
+    cube = rng.integers(0, 4095, (64, 64, 6)).astype(np.uint16)
+    jpeg2000_image(rgb8, 1.0)
+    jpeg2000_image(rgb16, 1.0)
+    jpeg2000_image(grey16, 1.0)
+    jpeg2000_bands(cube, 1.0)
+    klt_jpeg2000(cube, 1.0)
+    assert {who for who, _ in seen} == {"pillow", "imagecodecs"}
+    assert all(head == J2K_SOC_SIZ for _, head in seen), seen
+
+
 def test_16bit_rgb_anchor_uses_the_colour_transform():
     """16-bit RGB is coded as one JPEG 2000 codestream with the colour transform, within its budget, and beats
     coding the three bands separately at the same rate (the anchor must be JPEG 2000 at its best)."""
