@@ -1,0 +1,124 @@
+"""Rate points under a family's lowest: the gain continues the family's log steps, the thresholds are the ones
+the exporter itself writes for that gain (oracle: integer_hs_from_model; rarely one unit off at tens of
+millions), the points decode with the family's own graphs and code at lower rates."""
+from __future__ import annotations
+
+import doctest
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import ground  # noqa: E402
+import onboard  # noqa: E402
+import tools.extend_rates  # noqa: E402
+from onboard.package import load_package  # noqa: E402
+from tests.conftest import build_tiny_package, tiny_images  # noqa: E402
+from tools.extend_rates import (  # noqa: E402
+    ExtrapolationError, extend_family, extrapolated_gain, main, threshold_scale,
+)
+
+
+@pytest.fixture(scope="module")
+def family_and_model(tmp_path_factory):
+    """A 3-rate tiny family whose channels step their gains unequally (as trained families do), and its model."""
+    from onboard.models.export import export_family
+    from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior
+    from onboard.models.int8 import calibration_crops
+
+    root = tmp_path_factory.mktemp("ext")
+    torch.manual_seed(3)
+    model = ScaleHyperprior(HyperpriorConfig(bands=3, n=8, m=12, nz=8, lambdas=(0.005, 0.01, 0.02)))
+    rng = np.random.default_rng(3)
+    with torch.no_grad():
+        step = torch.from_numpy(rng.uniform(0.2, 0.4, 12).astype(np.float32))
+        base = torch.from_numpy(rng.uniform(2.5, 3.5, 12).astype(np.float32))
+        for r in range(3):
+            model.log_gain[r].copy_(base + r * step)
+    crops = calibration_crops(tiny_images(3, 3), 4, 64, seed=3)
+    model.h_s.set_mode(quantize=False, calibrate=True)
+    with torch.no_grad():
+        for x in crops:
+            model(torch.from_numpy(x), 0)
+    model.h_s.set_mode(quantize=False, calibrate=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        paths = export_family(model, [0, 1, 2], root, crops, [f"tinyx-q{r}" for r in range(3)], overwrite=True)
+    return [str(p) for p in paths], model
+
+
+def test_new_points_carry_the_thresholds_the_exporter_writes_for_their_gain(family_and_model, tmp_path):
+    from onboard.entropy import default_scale_table
+    from onboard.models.export import integer_hs_from_model
+
+    family, model = family_and_model
+    out = extend_family(family, 2, tmp_path / "zoo")
+    assert [p.name for p in out] == ["tinyx-qm1", "tinyx-qm2"]
+    q0, q2 = load_package(family[0]), load_package(family[2])
+    for k, path in enumerate(out, start=1):
+        pkg = load_package(path)
+        np.testing.assert_allclose(pkg.gain, extrapolated_gain(q0.gain, q2.gain, k))
+        # the oracle: the exporter's own thresholds for exactly this gain (a log_gain row cannot hold it exactly)
+        model.gain = lambda r, g=torch.from_numpy(pkg.gain.copy()): g.view(1, -1, 1, 1)
+        try:
+            expected = integer_hs_from_model(model, 0, default_scale_table()).thresholds
+        finally:
+            del model.gain
+        diff = pkg.hyper_synthesis.thresholds - expected
+        # the recovered scales are known to ~1e-7: a threshold of tens of millions may land one unit off (the
+        # package's own thresholds are what both ends read, so bit-exactness is untouched)
+        assert np.abs(diff).max() <= 1 and np.count_nonzero(diff) <= 0.01 * diff.size
+        rate = pkg.manifest["rate"]
+        assert rate["index"] == -k and rate["lambda"] == pytest.approx(0.005 * 0.5 ** k, rel=1e-6)
+        assert set(rate["extrapolated"]["from"].values()) == {q0.package_id, q2.package_id}
+        assert pkg.distortion_per_step is not None  # measured for its own gain
+        assert pkg.manifest["files"]["g_s.fp32.onnx"] == q0.manifest["files"]["g_s.fp32.onnx"]
+    img = tiny_images(3, seed=21)[0]
+    octets = []
+    for path in [out[1], out[0], family[0]]:
+        pkg = load_package(path)
+        data = onboard.encode_image(img, pkg).to_bytes()
+        assert ground.decode_scene(data, pkg).lost_chunks == []
+        assert ground.decode_image(data, pkg).shape == img.shape
+        octets.append(len(data))
+    assert octets[0] <= octets[1] <= octets[2] and octets[0] < octets[2]  # qm2 <= qm1 <= q0
+
+
+def test_the_recovered_scales_give_back_every_source_threshold(family_and_model):
+    family, _ = family_and_model
+    pkgs = [load_package(p) for p in family]
+    s = threshold_scale(pkgs)
+    assert s.shape == (12,) and np.all(s > 0)
+    broken = load_package(family[1])
+    broken.hyper_synthesis.thresholds[0, 0] += 5  # (cached) no scale explains this one any more
+    with pytest.raises(ExtrapolationError):
+        threshold_scale([pkgs[0], broken, pkgs[2]])
+
+
+def test_what_cannot_be_extended_is_refused_with_its_reason(family_and_model, tiny_package, tmp_path, capsys):
+    family, _ = family_and_model
+    with pytest.raises(ExtrapolationError, match="rate points 0 and 2"):
+        extend_family(family[:2], 1, tmp_path / "a")
+    with pytest.raises(ExtrapolationError, match="share"):
+        extend_family([family[0], str(tiny_package.path)], 1, tmp_path / "b")
+    with pytest.raises(ValueError, match="below"):
+        extend_family(family, 0, tmp_path / "c")
+    extend_family(family, 1, tmp_path / "d", distortion_weights=False)
+    with pytest.raises(FileExistsError):
+        extend_family(family, 1, tmp_path / "d")
+    assert main(["--packages", *family[:2], "--below", "1", "--out", str(tmp_path / "e")]) == 2
+    assert "rate points 0 and 2" in capsys.readouterr().err
+
+
+def test_docstring_examples():
+    assert doctest.testmod(tools.extend_rates).failed == 0
+
+
+def test_the_recorded_method_is_json(family_and_model, tmp_path):
+    family, _ = family_and_model
+    path = extend_family(family, 1, tmp_path / "z", distortion_weights=False)[0]
+    rec = json.loads((path / "manifest.json").read_text())["rate"]["extrapolated"]
+    assert "q0 -> q2" in rec["method"]

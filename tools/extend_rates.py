@@ -1,0 +1,184 @@
+"""Rate points below a shipped format-2 family's lowest, continued from the family's own gains.
+
+A variable-rate family is one network with one gain vector per lambda (Cui et al. 2021): the encoder codes
+``round(g_a(x) * gain)``, the ground decodes ``y_hat / gain``, and the integer hyper-synthesis's thresholds are
+``ceil(mid_j / (s_c * gain_c))`` with one scale ``s_c`` per latent channel that every rate point shares
+(:func:`onboard.models.export.integer_hs_from_model`). The shipped families step their log-gains by nearly the
+same amount per lambda doubling (cc-klt 0.28-0.30 mean per step, hp-rgb 0.25-0.32), so a point k steps below q0
+continues that step channel by channel:
+
+    log gain_{-k} = log gain_0 - k * (log gain_0 - log gain_2) / 2
+
+``s_c`` is recovered from the family's own thresholds (every (rate, threshold) pair bounds it; the bounds meet
+within a few 1e-7 on the shipped families) and checked to give back every source package's thresholds exactly,
+so a new point's thresholds are the ones the exporter would have written for that gain, but for a rare one
+lying within that precision of a boundary, one unit off (4 of 756 in the test family, at thresholds of
+tens of millions). Both ends read the package's own thresholds, so this never touches bit-exactness. Only ``rate.npz`` and
+the manifest are new (name ``<family>-qm<k>``, rate index ``-k``, nominal lambda continued geometrically, the
+extrapolation recorded under ``rate.extrapolated``); every graph, table and ``g_s`` is the family's, so the
+points decode with the family's ground decoder and a later ``finetune-decoder`` run takes them like any other
+rate (list them in ``--packages``). The distortion weights of the RD quantiser are measured for the new gain.
+
+These points are untrained extrapolations: measure them (``satcomp rd``) before shipping. On the cc-klt family
+they continue its curve below q0 (0.006 -> 0.004 bpppb on the development cubes); on hp-rgb they did not help.
+
+Example:
+    python -m tools.extend_rates --packages cc-klt-q0 cc-klt-q1 cc-klt-q2 --below 2 --out /tmp/zoo_low
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from onboard.errors import SatcompError
+
+
+class ExtrapolationError(SatcompError, ValueError):
+    """The packages cannot be extended: not one format-2 family, too few rate points, or thresholds that no
+    per-channel scale explains."""
+
+
+def _mids(package) -> np.ndarray:
+    scales = np.asarray(package.manifest["scale_table"], np.float64)
+    return np.sqrt(scales[:-1] * scales[1:])
+
+
+def threshold_scale(packages) -> np.ndarray:
+    """The per-channel scale ``s_c`` (float64, (M,)) behind the thresholds of the rate points ``packages``
+    (loaded, one family): ``thresholds = ceil(mid_j / (s_c * gain_c))``. Raises :class:`ExtrapolationError` if
+    no scale gives back every package's thresholds exactly."""
+    mids = _mids(packages[0])
+    lo = np.zeros(packages[0].latent_channels)
+    hi = np.full(packages[0].latent_channels, np.inf)
+    for p in packages:
+        g = p.gain.astype(np.float64)[:, None]
+        t = p.hyper_synthesis.thresholds.astype(np.float64)
+        if t.shape != (g.shape[0], mids.size) or np.any(t < 1):
+            raise ExtrapolationError(f"package {p.name}: thresholds of shape {t.shape} with values >= 1 expected")
+        lo = np.maximum(lo, (mids[None] / (t * g)).max(axis=1))
+        hi = np.minimum(hi, np.where(t > 1, mids[None] / (np.maximum(t - 1, 1) * g), np.inf).min(axis=1))
+    if not np.all(np.isfinite(hi)) or np.any(lo > hi):
+        raise ExtrapolationError("no per-channel scale explains these packages' thresholds: not one family "
+                                 "exported by satcomp export?")
+    s = np.sqrt(lo * hi)
+    for p in packages:
+        if not np.array_equal(thresholds_for(s, p.gain, mids), p.hyper_synthesis.thresholds):
+            raise ExtrapolationError(f"the recovered scales do not give back {p.name}'s thresholds exactly")
+    return s
+
+
+def thresholds_for(scale: np.ndarray, gain: np.ndarray, mids: np.ndarray) -> np.ndarray:
+    """int64 (M, len(mids)) thresholds of a rate point with ``gain`` on the family scales ``scale``.
+
+    >>> thresholds_for(np.array([0.5]), np.array([2.0]), np.array([1.5, 3.0])).tolist()
+    [[2, 3]]
+    """
+    k = np.asarray(scale, np.float64) * np.asarray(gain, np.float64)
+    return np.ceil(np.asarray(mids, np.float64)[None, :] / k[:, None]).astype(np.int64)
+
+
+def extrapolated_gain(gain_q0: np.ndarray, gain_q2: np.ndarray, steps_below: int) -> np.ndarray:
+    """float32 gain ``steps_below`` rate steps under q0, continuing the mean per-channel log step of q0 -> q2.
+
+    >>> extrapolated_gain(np.array([4.0]), np.array([16.0]), 1).tolist()
+    [2.0]
+    """
+    g0 = np.asarray(gain_q0, np.float64)
+    step = (np.log(np.asarray(gain_q2, np.float64)) - np.log(g0)) / 2.0
+    return np.exp(np.log(g0) - steps_below * step).astype(np.float32)
+
+
+def extend_family(packages: list[str], below: int, out_root: str | Path, overwrite: bool = False,
+                  distortion_weights: bool = True) -> list[Path]:
+    """Write ``below`` new rate points under the lowest of ``packages`` (zoo names or folders of one format-2
+    family, at least its three lowest rates q0, q1, q2) into ``out_root/<family>-qm<k>``, k = 1..below, with the
+    family's shared files in ``out_root/_shared``. Returns the new package paths (each loaded back and
+    verified)."""
+    from onboard.models.distortion import add_distortion_weights
+    from onboard.package import (
+        RATE_FILE, SHARED_DIR, load_package, read_manifest, resolve_file, rewrite_manifest, shared_name,
+    )
+    from onboard.zoo import resolve
+    from tools.finetune_decoder import FamilyMismatchError, check_family
+
+    if below < 1:
+        raise ValueError(f"below must be >= 1, got {below}")
+    pkgs = [resolve(p) for p in packages]
+    try:
+        check_family(pkgs)
+    except FamilyMismatchError as exc:
+        raise ExtrapolationError(str(exc)) from None
+    by_index = {int(p.manifest["rate"]["index"]): p for p in pkgs}
+    if not {0, 2} <= set(by_index):
+        raise ExtrapolationError(f"need the family's rate points 0 and 2 (q0, q2), got indexes {sorted(by_index)}")
+    q0, q2 = by_index[0], by_index[2]
+    family = q0.name.rsplit("-q", 1)[0]
+    scale = threshold_scale(pkgs)
+    mids = _mids(q0)
+    out_root = Path(out_root)
+    names = [f"{family}-qm{k}" for k in range(1, below + 1)]
+    for name in names:
+        if (out_root / name).exists() and not overwrite:
+            raise FileExistsError(f"{out_root / name} exists (use overwrite=True)")
+    store = out_root / SHARED_DIR
+    store.mkdir(parents=True, exist_ok=True)
+    for name, digest in q0.manifest["files"].items():  # the family's shared files, where out_root lacks them
+        if name != RATE_FILE and not (q0.path / name).is_file():
+            dst = store / shared_name(name, digest)
+            if not dst.is_file():
+                shutil.copyfile(resolve_file(q0.path, name, digest), dst)
+    lam0, lam2 = float(q0.manifest["rate"]["lambda"]), float(q2.manifest["rate"]["lambda"])
+    paths = []
+    for k, name in enumerate(names, start=1):
+        gain = extrapolated_gain(q0.gain, q2.gain, k)
+        thresholds = thresholds_for(scale, gain, mids)
+        dest = out_root / name
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, gain=gain, thresholds=thresholds)
+        (dest / RATE_FILE).write_bytes(buf.getvalue())
+        manifest = read_manifest(q0.path)
+        manifest.pop("encoder", None)  # q0's distortion weights: measured again below for this gain
+        manifest["name"] = name
+        manifest["files"] = dict(manifest["files"], **{RATE_FILE: hashlib.sha256(buf.getvalue()).hexdigest()})
+        manifest["rate"] = dict(manifest["rate"], index=-k, **{"lambda": lam0 * (lam0 / lam2) ** (k / 2.0)})
+        manifest["rate"]["extrapolated"] = {
+            "method": f"log gain = log gain(q0) - {k} x mean per-channel log step of q0 -> q2; thresholds from "
+                      f"the family's per-channel scales (tools.extend_rates); lambda nominal",
+            "from": {q0.name: q0.package_id, q2.name: q2.package_id},
+        }
+        rewrite_manifest(dest, manifest)
+        if distortion_weights:
+            add_distortion_weights(dest)
+        load_package(dest)
+        paths.append(dest)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tools.extend_rates", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--packages", nargs="+", required=True,
+                    help="rate points of one format-2 family, q0 and q2 among them (zoo names or folders)")
+    ap.add_argument("--below", type=int, default=2, help="how many rate points under q0 (default 2)")
+    ap.add_argument("--out", required=True, help="folder for the new packages (and the family's _shared files)")
+    ap.add_argument("--overwrite", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        paths = extend_family(args.packages, args.below, args.out, overwrite=args.overwrite)
+    except (ExtrapolationError, FileExistsError, ValueError) as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=__import__("sys").stderr)
+        return 2
+    for p in paths:
+        print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
