@@ -41,12 +41,13 @@ def _command_blocks(commands: dict[str, list[str]]) -> list[str]:
 
 
 def main() -> int:
-    rows, commands, finetunes = [], {}, {}
-    for d in sorted((ROOT / "packages").iterdir()):
-        mf = d / "manifest.json"
-        if not mf.is_file():
-            continue
-        m = json.loads(mf.read_text())
+    rows, commands, finetunes, extrapolated = [], {}, {}, []
+    manifests = [json.loads((d / "manifest.json").read_text()) for d in sorted((ROOT / "packages").iterdir())
+                 if (d / "manifest.json").is_file()]
+    # as onboard.zoo.available() lists them: by family, then rate index (qm<k> points come before q0)
+    manifests.sort(key=lambda m: (m["name"].rsplit("-q", 1)[0], int(m["rate"]["index"]), m["name"]))
+    for m in manifests:
+        d = ROOT / "packages" / m["name"]
         a, t = m["architecture"], m.get("training", {})
         own = {f.name: f.stat().st_size for f in d.iterdir() if f.is_file()}
         shared = sum(resolve_file(d, n, h).stat().st_size for n, h in m["files"].items() if n not in own)
@@ -55,11 +56,15 @@ def main() -> int:
         rows.append(f"| `{m['name']}` | {b} | {a['bands']} | {a['n']}/{a['m']}/{a['nz']}"
                     f"{' (g_a ' + str(a['n_a']) + ')' if a.get('n_a', a['n']) != a['n'] else ''}"
                     f"{' (g_s ' + str(a['n_s']) + ')' if a.get('n_s', a['n']) != a['n'] else ''} | "
-                    f"{m['rate']['lambda']} | {t.get('checkpoint_step', '?')} | {t.get('h_s_quantization', '?')} | "
+                    f"{m['rate']['lambda']:.4g}{' (extrapolated)' if m['rate'].get('extrapolated') else ''} | {t.get('checkpoint_step', '?')} | {t.get('h_s_quantization', '?')} | "
                     f"{'yes' if (m.get('encoder') or {}).get('distortion_per_step') else 'no (dead zone)'} | "
                     f"{_decoder_column(t, a)} | "
                     f"{size} | `{m['package_id'][:12]}` |")
         commands.setdefault(t.get("command", "(not recorded)"), []).append(m["name"])
+        if m["rate"].get("extrapolated"):
+            ext = m["rate"]["extrapolated"]
+            extrapolated.append(f"- `{m['name']}` (rate index {m['rate']['index']}): {ext.get('method', '?')}; "
+                                f"from {', '.join(f'`{n}`' for n in ext.get('from', {}))}.")
         for ft in finetune_chain(t):
             finetunes.setdefault(ft.get("command", "(not recorded)"), []).append(m["name"])
     lines = ["# Shipped model packages and how they were trained", "",
@@ -80,6 +85,11 @@ def main() -> int:
     lines += ["Every package of one command comes from one variable-rate training run (per-rate gain vectors on the "
               "latent, Cui et al. 2021); `satcomp export --checkpoint RUN/weights.pt --data ../shared/data "
               "--prefix NAME --out onboard/zoo/packages` writes one package per rate point.", ""]
+    if extrapolated:
+        lines += ["## Extrapolated rate points", "",
+                  "Not trained on their own: written by `python -m tools.extend_rates --packages FAMILY... --below K "
+                  "--out onboard/zoo/packages` from the family's gains (the module docstring says how), with the "
+                  "family's graphs and g_s; measured with `satcomp rd` before shipping.", "", *extrapolated, ""]
     if finetunes:
         lines += ["## Ground-decoder fine-tuning", ""]
         lines += _command_blocks(finetunes)

@@ -1,8 +1,9 @@
 """The shipped model packages (package data, found through ``importlib.resources``).
 
 Every name in :func:`available` is one package at one rate point, e.g. ``hp-rgb-q3`` (image codec, 3
-bands, rate 3) or ``cc-b8-q2`` (channel-clustered codec, B = 8). Names sort from low to high rate within
-a family.
+bands, rate 3) or ``cc-b8-q2`` (channel-clustered codec, B = 8). :func:`available` lists a family from low
+to high rate (by the manifest's rate index): ``<family>-qm<k>`` are points k steps under ``q0``
+(``tools.extend_rates``), so ``cc-klt-qm2``, ``cc-klt-qm1``, ``cc-klt-q0`` ... ``cc-klt-q7``.
 
 Example:
     >>> import onboard

@@ -88,7 +88,9 @@ def test_clustered_packages_take_a_real_cube():
         pkg = onboard.zoo.load(name)
         rep = verify_variant(cube, pkg, "int8")
         assert rep.ok, rep
-        assert rep.psnr_db > 30.0, (name, rep.psnr_db)
+        # points under q0 spend under 0.01 bits per sample here (cc-klt-qm2: 29.5 dB at 0.0097)
+        floor = 30.0 if pkg.manifest["rate"]["index"] >= 0 else 27.0
+        assert rep.psnr_db > floor, (name, rep.psnr_db)
 
 
 @pytest.mark.parametrize("name", ["hydice_urban_anomaly_crop.npz", "rosis_pavia_abu_beach4.npz"])
@@ -147,3 +149,22 @@ def test_bad_transfer_values_are_typed_errors():
     cube = load_sample("aviris_jasper_32x32x198")
     with pytest.raises(UnsupportedInputError, match="KLT"):
         onboard.encode_image(cube, "cc-klt-q0", transfer=0.8)
+
+
+def test_klt_family_is_listed_from_its_extrapolated_points_up_and_codes_in_that_order():
+    """cc-klt-qm2 and cc-klt-qm1 (tools.extend_rates) come before q0 in available(); on the bundled AVIRIS
+    sample every listed point spends more octets than the one before for no worse PSNR."""
+    names = family("cc-klt")
+    assert names[:3] == ["cc-klt-qm2", "cc-klt-qm1", "cc-klt-q0"]
+    for n in names[:2]:
+        rate = onboard.zoo.load(n).manifest["rate"]
+        assert rate["index"] < 0 and rate["extrapolated"]["from"]
+    cube = load_sample("aviris_jasper_32x32x198")
+    octets, quals = [], []
+    for name in names:
+        data = onboard.encode_image(cube, name).to_bytes()
+        out = ground.decode_image(data, name)
+        octets.append(len(data))
+        quals.append(psnr_db(cube, out, 14))
+    assert octets == sorted(set(octets))
+    assert all(b >= a - 0.05 for a, b in zip(quals, quals[1:])), quals
