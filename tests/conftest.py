@@ -26,21 +26,19 @@ def tiny_images(bands: int, seed: int) -> list[np.ndarray]:
     return imgs
 
 
-def build_tiny_package(out: Path, bands: int = 3, cluster_bands: int | None = None, seed: int = 0,
-                       name: str = "tiny-q0", n_s: int | None = None, spectral: str = "none",
-                       lambdas: tuple[float, ...] = (0.01,), family: bool = False, n_a: int | None = None):
-    """Export a tiny untrained model to ``out`` (its shared files to ``out.parent/_shared``). With
-    ``family=True`` every rate point of ``lambdas`` is exported as ``<name>-q<r>`` beside ``out`` and the list
-    of paths is returned."""
+def tiny_model(bands: int = 3, seed: int = 0, lambdas: tuple[float, ...] = (0.01,), n_s: int | None = None,
+               spectral: str = "none", n_a: int | None = None):
+    """A tiny untrained ScaleHyperprior with large gains (its untrained latents then carry real information:
+    bytes, not zeros) and its integer h_s calibrated on crops of :func:`tiny_images`; returns (model, crops),
+    ready for export."""
     torch = pytest.importorskip("torch")
-    from onboard.models.export import export_family, export_package
     from onboard.models.int8 import calibration_crops
     from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior
 
     torch.manual_seed(seed)
     model = ScaleHyperprior(HyperpriorConfig(bands=bands, n=8, m=12, nz=8, lambdas=tuple(lambdas), n_s=n_s,
                                               spectral=spectral, n_a=n_a))
-    with torch.no_grad():  # a large gain: untrained latents then carry real information (bytes, not zeros)
+    with torch.no_grad():
         model.log_gain.add_(3.0)
     crops = calibration_crops(tiny_images(bands, seed), 4, 64, seed=seed)
     model.h_s.set_mode(quantize=False, calibrate=True)
@@ -48,6 +46,18 @@ def build_tiny_package(out: Path, bands: int = 3, cluster_bands: int | None = No
         for x in crops:
             model(torch.from_numpy(x), 0)
     model.h_s.set_mode(quantize=False, calibrate=False)
+    return model, crops
+
+
+def build_tiny_package(out: Path, bands: int = 3, cluster_bands: int | None = None, seed: int = 0,
+                       name: str = "tiny-q0", n_s: int | None = None, spectral: str = "none",
+                       lambdas: tuple[float, ...] = (0.01,), family: bool = False, n_a: int | None = None):
+    """Export a tiny untrained model to ``out`` (its shared files to ``out.parent/_shared``). With
+    ``family=True`` every rate point of ``lambdas`` is exported as ``<name>-q<r>`` beside ``out`` and the list
+    of paths is returned."""
+    from onboard.models.export import export_family, export_package
+
+    model, crops = tiny_model(bands, seed, lambdas, n_s=n_s, spectral=spectral, n_a=n_a)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if family:

@@ -16,7 +16,7 @@ import ground  # noqa: E402
 import onboard  # noqa: E402
 import tools.extend_rates  # noqa: E402
 from onboard.package import load_package  # noqa: E402
-from tests.conftest import build_tiny_package, tiny_images  # noqa: E402
+from tests.conftest import tiny_images, tiny_model  # noqa: E402
 from tools.extend_rates import (  # noqa: E402
     ExtrapolationError, extend_family, extrapolated_gain, main, threshold_scale,
 )
@@ -26,24 +26,15 @@ from tools.extend_rates import (  # noqa: E402
 def family_and_model(tmp_path_factory):
     """A 3-rate tiny family whose channels step their gains unequally (as trained families do), and its model."""
     from onboard.models.export import export_family
-    from onboard.models.hyperprior import HyperpriorConfig, ScaleHyperprior
-    from onboard.models.int8 import calibration_crops
 
     root = tmp_path_factory.mktemp("ext")
-    torch.manual_seed(3)
-    model = ScaleHyperprior(HyperpriorConfig(bands=3, n=8, m=12, nz=8, lambdas=(0.005, 0.01, 0.02)))
+    model, crops = tiny_model(3, 3, (0.005, 0.01, 0.02))
     rng = np.random.default_rng(3)
-    with torch.no_grad():
+    with torch.no_grad():  # (the h_s calibration does not depend on the gains)
         step = torch.from_numpy(rng.uniform(0.2, 0.4, 12).astype(np.float32))
         base = torch.from_numpy(rng.uniform(2.5, 3.5, 12).astype(np.float32))
         for r in range(3):
             model.log_gain[r].copy_(base + r * step)
-    crops = calibration_crops(tiny_images(3, 3), 4, 64, seed=3)
-    model.h_s.set_mode(quantize=False, calibrate=True)
-    with torch.no_grad():
-        for x in crops:
-            model(torch.from_numpy(x), 0)
-    model.h_s.set_mode(quantize=False, calibrate=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         paths = export_family(model, [0, 1, 2], root, crops, [f"tinyx-q{r}" for r in range(3)], overwrite=True)
