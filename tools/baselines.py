@@ -27,6 +27,16 @@ import numpy as np
 J2K_SOC_SIZ = b"\xff\x4f\xff\x51"  # a raw codestream starts with the SOC marker, then SIZ
 
 
+def j2k_codestream(arr: np.ndarray, level: float, mct: bool) -> tuple[int, np.ndarray]:
+    """OpenJPEG (imagecodecs) irreversible 9/7 of ``arr`` at quality ``level`` (imagecodecs' PSNR-target
+    parameter) as a raw codestream; returns (octets, decoded array). Every imagecodecs anchor codes through
+    here, so none is charged for the JP2 file format (module docstring)."""
+    import imagecodecs
+
+    data = imagecodecs.jpeg2k_encode(arr, level=level, reversible=False, mct=mct, codecformat="J2K")
+    return len(data), imagecodecs.jpeg2k_decode(data)
+
+
 def _j2k_roundtrip(img: np.ndarray, ratio: float, mct: bool) -> tuple[int, np.ndarray]:
     """Encode with Pillow/OpenJPEG at compression ratio ``ratio`` (relative to the array's bit width)."""
     from PIL import Image
@@ -73,15 +83,8 @@ def _j2k_rgb16(img: np.ndarray, bpp_target: float) -> tuple[int, np.ndarray]:
     single bands only, and band by band costs JPEG 2000 about half its efficiency: on the Landsat 8 dev crop
     50 dB took 42.7 kB band by band, 19.4 kB with the transform). imagecodecs sets quality as a PSNR level,
     not a ratio, so the level is bisected to the largest codestream within the target's octets."""
-    import imagecodecs
-
     budget = bpp_target * img.shape[0] * img.shape[1] / 8.0
-
-    def once(level: float) -> tuple[int, np.ndarray]:
-        data = imagecodecs.jpeg2k_encode(img, level=level, reversible=False, mct=True, codecformat="J2K")
-        return len(data), imagecodecs.jpeg2k_decode(data)
-
-    return _bisect_level(once, budget)
+    return _bisect_level(lambda level: j2k_codestream(img, level, mct=True), budget)
 
 
 def _bisect_level(once, budget: float, lo: float = 10.0, hi: float = 120.0, steps: int = 12
@@ -128,10 +131,7 @@ def _klt_j2k_once(comp: np.ndarray, level: float) -> tuple[int, np.ndarray]:
     """Multi-component JPEG 2000 (no colour transform) of quantised KLT components at a quality ``level``
     (imagecodecs' PSNR-target parameter); one codestream, so OpenJPEG's PCRD allocates the bits across the
     components for the least MSE. Returns (octets, decoded uint16 components)."""
-    import imagecodecs
-
-    data = imagecodecs.jpeg2k_encode(comp, level=level, reversible=False, mct=False, codecformat="J2K")
-    return len(data), imagecodecs.jpeg2k_decode(data)
+    return j2k_codestream(comp, level, mct=False)
 
 
 def _klt_j2k_fit(cube: np.ndarray, table, budget: float) -> tuple | None:

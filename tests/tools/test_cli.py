@@ -69,6 +69,11 @@ def test_every_jpeg2000_anchor_counts_a_raw_codestream_not_the_jp2_file_format(m
     jpeg2000_image(grey16, 1.0)
     jpeg2000_bands(cube, 1.0)
     klt_jpeg2000(cube, 1.0)
+    n_seen = len(seen)
+    from tools.klt_components import j2k_plane_psnr  # the per-component report compares at equal octets too
+
+    j2k_plane_psnr(grey16 / 4095.0, 300)
+    assert len(seen) > n_seen
     assert {who for who, _ in seen} == {"pillow", "imagecodecs"}
     assert all(head == J2K_SOC_SIZ for _, head in seen), seen
 
