@@ -10,14 +10,14 @@ continues that step channel by channel:
     log gain_{-k} = log gain_0 - k * (log gain_0 - log gain_2) / 2
 
 ``s_c`` is recovered from the family's own thresholds (every (rate, threshold) pair bounds it; the bounds meet
-within a few 1e-7 on the shipped families) and checked to give back every source package's thresholds exactly,
-so a new point's thresholds are the ones the exporter would have written for that gain, but for a rare one
-lying within that precision of a boundary, one unit off (4 of 756 in the test family, at thresholds of
-tens of millions). Both ends read the package's own thresholds, so this never touches bit-exactness. Only ``rate.npz`` and
+within a few 1e-7 on the shipped families) and checked to give back every source package's thresholds exactly, so
+a new point's thresholds are the ones the exporter would have written for that gain, but for a rare one lying
+within that precision of a boundary, one unit off (4 of 756 in the test family, at thresholds of tens of
+millions). Both ends read the package's own thresholds, so this never touches bit-exactness. Only ``rate.npz`` and
 the manifest are new (name ``<family>-qm<k>``, rate index ``-k``, nominal lambda continued geometrically, the
-extrapolation recorded under ``rate.extrapolated``); every graph, table and ``g_s`` is the family's, so the
-points decode with the family's ground decoder and a later ``finetune-decoder`` run takes them like any other
-rate (list them in ``--packages``). The distortion weights of the RD quantiser are measured for the new gain.
+extrapolation recorded under ``rate.extrapolated``); every graph, table and ``g_s`` is the family's, so the points
+decode with the family's ground decoder and a later ``finetune-decoder`` run takes them like any other rate (list
+them in ``--packages``). The distortion weights of the RD quantiser are measured for the new gain.
 
 These points are untrained extrapolations: measure them (``satcomp rd``) before shipping. On the cc-klt family
 they continue its curve below q0 (0.006 -> 0.004 bpppb on the development cubes); on hp-rgb they did not help.
@@ -31,6 +31,7 @@ import argparse
 import hashlib
 import io
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +104,7 @@ def extend_family(packages: list[str], below: int, out_root: str | Path, overwri
     from onboard.package import (
         RATE_FILE, SHARED_DIR, load_package, read_manifest, resolve_file, rewrite_manifest, shared_name,
     )
-    from onboard.zoo import resolve
+    from onboard.zoo import family_of, resolve
     from tools.finetune_decoder import FamilyMismatchError, check_family
 
     if below < 1:
@@ -117,7 +118,7 @@ def extend_family(packages: list[str], below: int, out_root: str | Path, overwri
     if not {0, 2} <= set(by_index):
         raise ExtrapolationError(f"need the family's rate points 0 and 2 (q0, q2), got indexes {sorted(by_index)}")
     q0, q2 = by_index[0], by_index[2]
-    family = q0.name.rsplit("-q", 1)[0]
+    family = family_of(q0.name)
     scale = threshold_scale(pkgs)
     mids = _mids(q0)
     out_root = Path(out_root)
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         paths = extend_family(args.packages, args.below, args.out, overwrite=args.overwrite)
     except (ExtrapolationError, FileExistsError, ValueError) as exc:
-        print(f"error: {type(exc).__name__}: {exc}", file=__import__("sys").stderr)
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     for p in paths:
         print(p)

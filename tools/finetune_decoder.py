@@ -131,9 +131,10 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
     15 % of the steps. ``post_filter=C`` trains a full-resolution residual filter of C channels after ``g_s``
     (:class:`onboard.models.export.PostFilter`, ground side only; it starts as the identity and learns
     ``post_filter_lr_mult`` x faster than ``g_s``); ``post_filter_stages=S`` appends new identity blocks of
-    that filter after the package's own until there are S (:func:`decoder_from_package`). ``init_decoder``: a weights-only ``decoder.pt`` of an
-    earlier run on the same packages to start from (its step too, with a fresh optimiser), when ``out`` holds
-    no checkpoint yet. ``true_colour``, ``transfer``, ``high_bit_share``: see :func:`tools.train.make_sampler`."""
+    that filter after the package's own until there are S (:func:`decoder_from_package`). ``init_decoder``: a
+    weights-only ``decoder.pt`` of an earlier run on the same packages to start from (its step too, with a
+    fresh optimiser), when ``out`` holds no checkpoint yet. ``true_colour``, ``transfer``, ``high_bit_share``:
+    see :func:`tools.train.make_sampler`."""
     import torch
     from tqdm import tqdm
 

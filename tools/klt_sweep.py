@@ -76,13 +76,14 @@ def learned_curve(cube: np.ndarray, packages, factor: float, floor: float, preci
     from onboard.encoder import bit_depth_of
 
     cache = {} if cache is None else cache
+    bit_depth = bit_depth_of(cube)
     out = []
     for i, pkg in enumerate(packages):
         k = components_for(cube, pkg, factor, floor)
         if (i, k) not in cache:
             coded = onboard.encode_image(cube, pkg, precision=precision, klt_components=k)
             rec = ground.decode_image(coded.to_bytes(), pkg)
-            cache[(i, k)] = (8.0 * coded.nbytes / cube.size, psnr_db(cube, rec, bit_depth_of(cube)))
+            cache[(i, k)] = (8.0 * coded.nbytes / cube.size, psnr_db(cube, rec, bit_depth))
         out.append((*cache[(i, k)], k))
     return out
 

@@ -310,7 +310,7 @@ def resolve_packages(names: list[str]):
 
     out = []
     for n in names:
-        fam = [a for a in onboard.zoo.available() if a.rsplit("-q", 1)[0] == n]
+        fam = [a for a in onboard.zoo.available() if onboard.zoo.family_of(a) == n]
         out.extend(resolve(a) for a in fam) if fam else out.append(resolve(n))
     return out
 

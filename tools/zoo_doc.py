@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from onboard.package import post_filter_spec, resolve_file
+from onboard.zoo import listing_key
 
 ROOT = Path(__file__).resolve().parents[1] / "onboard" / "zoo"
 
@@ -44,8 +45,7 @@ def main() -> int:
     rows, commands, finetunes, extrapolated = [], {}, {}, []
     manifests = [json.loads((d / "manifest.json").read_text()) for d in sorted((ROOT / "packages").iterdir())
                  if (d / "manifest.json").is_file()]
-    # as onboard.zoo.available() lists them: by family, then rate index (qm<k> points come before q0)
-    manifests.sort(key=lambda m: (m["name"].rsplit("-q", 1)[0], int(m["rate"]["index"]), m["name"]))
+    manifests.sort(key=listing_key)  # as onboard.zoo.available() lists them (qm<k> points before q0)
     for m in manifests:
         d = ROOT / "packages" / m["name"]
         a, t = m["architecture"], m.get("training", {})
@@ -53,10 +53,11 @@ def main() -> int:
         shared = sum(resolve_file(d, n, h).stat().st_size for n, h in m["files"].items() if n not in own)
         size = f"{sum(own.values()) / 1e6:.1f} MB" + (f" + {shared / 1e6:.1f} MB shared" if shared else "")
         b = str(a.get("cluster_bands") or "-") + (" (KLT)" if a.get("spectral", "none") != "none" else "")
+        lam = f"{m['rate']['lambda']:.4g}" + (" (extrapolated)" if m["rate"].get("extrapolated") else "")
         rows.append(f"| `{m['name']}` | {b} | {a['bands']} | {a['n']}/{a['m']}/{a['nz']}"
                     f"{' (g_a ' + str(a['n_a']) + ')' if a.get('n_a', a['n']) != a['n'] else ''}"
                     f"{' (g_s ' + str(a['n_s']) + ')' if a.get('n_s', a['n']) != a['n'] else ''} | "
-                    f"{m['rate']['lambda']:.4g}{' (extrapolated)' if m['rate'].get('extrapolated') else ''} | {t.get('checkpoint_step', '?')} | {t.get('h_s_quantization', '?')} | "
+                    f"{lam} | {t.get('checkpoint_step', '?')} | {t.get('h_s_quantization', '?')} | "
                     f"{'yes' if (m.get('encoder') or {}).get('distortion_per_step') else 'no (dead zone)'} | "
                     f"{_decoder_column(t, a)} | "
                     f"{size} | `{m['package_id'][:12]}` |")

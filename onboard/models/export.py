@@ -90,7 +90,6 @@ class PostFilter(nn.Module):
         return x + self.f(x)
 
 
-
 def _inference_sequential(seq: nn.Sequential) -> nn.Sequential:
     layers = []
     for layer in seq:

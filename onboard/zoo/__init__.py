@@ -24,17 +24,28 @@ def _root() -> Path:
     return Path(str(resources.files("onboard.zoo") / "packages"))
 
 
+def family_of(name: str) -> str:
+    """The family a rate point's name belongs to: the name without its ``-q<rate>`` suffix.
+
+    >>> family_of("cc-klt-q3"), family_of("cc-klt-qm1"), family_of("hp-rgb")
+    ('cc-klt', 'cc-klt', 'hp-rgb')
+    """
+    return name.rsplit("-q", 1)[0]
+
+
+def listing_key(manifest: dict) -> tuple[str, int, str]:
+    """Sort key of a package manifest in :func:`available`: family, then rate index (so ``qm<k>`` points under
+    ``q0`` come first), then name."""
+    return family_of(manifest["name"]), int(manifest["rate"]["index"]), manifest["name"]
+
+
 def available() -> list[str]:
     """Names of the shipped packages, sorted by family then rate index."""
     root = _root()
     if not root.is_dir():
         return []
-    entries = []
-    for d in root.iterdir():
-        if (d / MANIFEST).is_file():
-            m = read_manifest(d)
-            entries.append((m["name"].rsplit("-q", 1)[0], int(m["rate"]["index"]), m["name"]))
-    return [name for _fam, _r, name in sorted(entries)]
+    manifests = [read_manifest(d) for d in root.iterdir() if (d / MANIFEST).is_file()]
+    return [m["name"] for m in sorted(manifests, key=listing_key)]
 
 
 def path_of(name: str) -> Path:

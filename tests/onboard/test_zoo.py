@@ -20,7 +20,7 @@ RGB_FLOOR_DB = {"hp-rgb-q0": 22.7, "hp-rgb-q1": 23.6, "hp-rgb-q2": 24.2, "hp-rgb
 
 
 def family(prefix: str) -> list[str]:
-    return [n for n in onboard.zoo.available() if n.rsplit("-q", 1)[0] == prefix]
+    return [n for n in onboard.zoo.available() if onboard.zoo.family_of(n) == prefix]
 
 
 def test_zoo_ships_at_least_four_rgb_rate_points():
@@ -168,3 +168,14 @@ def test_klt_family_is_listed_from_its_extrapolated_points_up_and_codes_in_that_
         quals.append(psnr_db(cube, out, 14))
     assert octets == sorted(set(octets))
     assert all(b >= a - 0.05 for a, b in zip(quals, quals[1:])), quals
+
+
+def test_family_of_and_the_listing_key_agree_with_available():
+    import doctest
+
+    assert doctest.testmod(onboard.zoo).failed == 0  # family_of's examples
+    from onboard.package import read_manifest
+
+    names = onboard.zoo.available()
+    keys = [onboard.zoo.listing_key(read_manifest(onboard.zoo.path_of(n))) for n in names]
+    assert keys == sorted(keys) and [k[2] for k in keys] == names
