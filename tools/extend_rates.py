@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         paths = extend_family(args.packages, args.below, args.out, overwrite=args.overwrite)
-    except (ExtrapolationError, FileExistsError, ValueError) as exc:
+    except (SatcompError, OSError, ValueError) as exc:  # ExtrapolationError, a package not found, an existing folder
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     for p in paths:

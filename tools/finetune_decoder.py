@@ -56,6 +56,13 @@ def check_family(packages) -> None:
             raise FamilyMismatchError(f"packages {first.name} and {p.name} do not share their g_s: not one family")
 
 
+def check_post_filter_stages(stages: int) -> int:
+    """``stages`` as an int if it is >= 0 (0: the package's own count), else a ValueError that says so."""
+    if int(stages) != stages or stages < 0:
+        raise ValueError(f"post-filter stages must be an integer >= 0, got {stages}")
+    return int(stages)
+
+
 def decoder_from_package(package, post_filter: int = 0, stages: int = 0):
     """The torch ``g_s`` of a format-2 ``package`` (weights from its ONNX file, its post-filter included),
     taking ``y_hat / gain``. ``post_filter=C`` on a package without one appends a new, identity
@@ -67,8 +74,7 @@ def decoder_from_package(package, post_filter: int = 0, stages: int = 0):
     from onboard.models.export import PostFilter, torch_reference
     from onboard.package import post_filter_spec
 
-    if int(stages) < 0:
-        raise ValueError(f"post-filter stages must be >= 0, got {stages}")
+    stages = check_post_filter_stages(stages)
     net = torch_reference(package)["g_s"].net
     own, own_stages = post_filter_spec(package.architecture)
     if post_filter and own and own != post_filter:
@@ -301,7 +307,7 @@ def write_family(packages: list[str], decoder: str, out_root: str, overwrite: bo
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from onboard.rd_quantise import check_rd_weight
-    from tools.rd import checked_float
+    from tools.rd import checked, checked_float
     from tools.train import add_run_arguments
 
     p.add_argument("--packages", nargs="+", required=True,
@@ -313,7 +319,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="onboard RD choice weight (0: the dead-zone rounding)")
     p.add_argument("--post-filter", type=int, default=0, metavar="C",
                    help="also train a full-resolution residual filter of C channels after g_s (ground side)")
-    p.add_argument("--post-filter-stages", type=int, default=0, metavar="S",
+    p.add_argument("--post-filter-stages", type=checked(lambda text: check_post_filter_stages(int(text))),
+                   default=0, metavar="S",
                    help="blocks of that filter one after another: new identity blocks are appended after the "
                         "package's own until there are S (default: the package's own count, 1 for a new filter)")
     p.add_argument("--post-filter-lr-mult", type=float, default=10.0,

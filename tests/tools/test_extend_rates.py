@@ -102,6 +102,8 @@ def test_what_cannot_be_extended_is_refused_with_its_reason(family_and_model, ti
         extend_family(family, 1, tmp_path / "d")
     assert main(["--packages", *family[:2], "--below", "1", "--out", str(tmp_path / "e")]) == 2
     assert "rate points 0 and 2" in capsys.readouterr().err
+    assert main(["--packages", "no-such-package", "--out", str(tmp_path / "f")]) == 2
+    assert "PackageNotFoundError" in capsys.readouterr().err
 
 
 def test_docstring_examples():

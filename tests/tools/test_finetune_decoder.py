@@ -110,6 +110,10 @@ def test_cli_reports_a_mixed_family_as_a_usage_error(family, tiny_package, image
     rc = main(["finetune-decoder", "--packages", family[0], "--data", str(image_folder), "--out",
                str(tmp_path / "run"), "--steps", "1", "--no-progress", "--post-filter-stages", "2"])
     assert rc == 2 and "no post-filter" in capsys.readouterr().err  # stages without a width to deepen
+    with pytest.raises(SystemExit) as exc:  # a negative count is a usage error before any work
+        main(["finetune-decoder", "--packages", family[0], "--data", str(image_folder), "--out",
+              str(tmp_path / "run"), "--post-filter-stages", "-1"])
+    assert exc.value.code == 2 and "post-filter stages must be an integer >= 0" in capsys.readouterr().err
 
 
 def test_writing_a_family_over_itself_replaces_its_decoder(family, image_folder, tmp_path):
