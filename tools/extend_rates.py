@@ -1,4 +1,4 @@
-"""Rate points below a shipped format-2 family's lowest, continued from the family's own gains.
+"""Rate points below a shipped format-2 family's lowest (or above its highest), continued from its own gains.
 
 A variable-rate family is one network with one gain vector per lambda (Cui et al. 2021): the encoder codes
 ``round(g_a(x) * gain)``, the ground decodes ``y_hat / gain``, and the integer hyper-synthesis's thresholds are
@@ -8,6 +8,8 @@ same amount per lambda doubling (cc-klt 0.28-0.30 mean per step, hp-rgb 0.25-0.3
 continues that step channel by channel:
 
     log gain_{-k} = log gain_0 - k * (log gain_0 - log gain_2) / 2
+
+and a point k steps above the highest, q(n-1), continues q(n-3) -> q(n-1) the same way (named q(n-1+k)).
 
 ``s_c`` is recovered from the family's own thresholds (every (rate, threshold) pair bounds it; the bounds meet
 within a few 1e-7 on the shipped families) and checked to give back every source package's thresholds exactly, so
@@ -21,6 +23,9 @@ them in ``--packages``). The distortion weights of the RD quantiser are measured
 
 These points are untrained extrapolations: measure them (``satcomp rd``) before shipping. On the cc-klt family
 they continue its curve below q0 (0.006 -> 0.004 bpppb on the development cubes); on hp-rgb they did not help.
+Above the top they measure the family's ceiling rather than extend it: cc-klt q8-q10 on Jasper Ridge (3 KLT
+components) add 20 % rate per point for 0.09, 0.07, 0.02 dB (39.56 dB at q7); the network's own error, not the
+quantiser, is what stops it there.
 
 Example:
     python -m tools.extend_rates --packages cc-klt-q0 cc-klt-q1 cc-klt-q2 --below 2 --out /tmp/zoo_low
@@ -94,10 +99,38 @@ def extrapolated_gain(gain_q0: np.ndarray, gain_q2: np.ndarray, steps_below: int
     return np.exp(np.log(g0) - steps_below * step).astype(np.float32)
 
 
+def _point_plan(by_index: dict, below: int, above: int) -> list[tuple[str, int, np.ndarray, float, dict, str]]:
+    """(name suffix, rate index, gain, nominal lambda, sources, method) of every new point: ``below`` under the
+    lowest (continuing q0 -> q2) and ``above`` over the highest, q(n-1) (continuing q(n-3) -> q(n-1))."""
+    plan = []
+    if below:
+        if not {0, 2} <= set(by_index):
+            raise ExtrapolationError(f"need the family's rate points 0 and 2 (q0, q2), got indexes {sorted(by_index)}")
+        q0, q2 = by_index[0], by_index[2]
+        lam0, lam2 = float(q0.manifest["rate"]["lambda"]), float(q2.manifest["rate"]["lambda"])
+        for k in range(1, below + 1):
+            plan.append((f"qm{k}", -k, extrapolated_gain(q0.gain, q2.gain, k), lam0 * (lam0 / lam2) ** (k / 2.0),
+                         {q0.name: q0.package_id, q2.name: q2.package_id},
+                         f"log gain = log gain(q0) - {k} x mean per-channel log step of q0 -> q2"))
+    if above:
+        top = max(by_index)
+        if not {top - 2, top} <= set(by_index) or top < 2:
+            raise ExtrapolationError(f"need the family's two rate points under its highest, got indexes "
+                                     f"{sorted(by_index)}")
+        qt, qs = by_index[top], by_index[top - 2]
+        lamt, lams = float(qt.manifest["rate"]["lambda"]), float(qs.manifest["rate"]["lambda"])
+        for k in range(1, above + 1):
+            plan.append((f"q{top + k}", top + k, extrapolated_gain(qt.gain, qs.gain, k),
+                         lamt * (lamt / lams) ** (k / 2.0), {qt.name: qt.package_id, qs.name: qs.package_id},
+                         f"log gain = log gain(q{top}) + {k} x mean per-channel log step of q{top - 2} -> q{top}"))
+    return plan
+
+
 def extend_family(packages: list[str], below: int, out_root: str | Path, overwrite: bool = False,
-                  distortion_weights: bool = True) -> list[Path]:
+                  distortion_weights: bool = True, above: int = 0) -> list[Path]:
     """Write ``below`` new rate points under the lowest of ``packages`` (zoo names or folders of one format-2
-    family, at least its three lowest rates q0, q1, q2) into ``out_root/<family>-qm<k>``, k = 1..below, with the
+    family, with its rate points q0 and q2) into ``out_root/<family>-qm<k>``, k = 1..below, and ``above`` new
+    points over its highest q(n-1) (with q(n-3) among ``packages``) into ``out_root/<family>-q<n-1+k>``, with the
     family's shared files in ``out_root/_shared``. Returns the new package paths (each loaded back and
     verified)."""
     from onboard.models.distortion import add_distortion_weights
@@ -107,36 +140,33 @@ def extend_family(packages: list[str], below: int, out_root: str | Path, overwri
     from onboard.zoo import family_of, resolve
     from tools.finetune_decoder import FamilyMismatchError, check_family
 
-    if below < 1:
-        raise ValueError(f"below must be >= 1, got {below}")
+    if below < 0 or above < 0 or below + above < 1:
+        raise ValueError(f"below and above must be >= 0 and one of them >= 1, got {below} and {above}")
     pkgs = [resolve(p) for p in packages]
     try:
         check_family(pkgs)
     except FamilyMismatchError as exc:
         raise ExtrapolationError(str(exc)) from None
     by_index = {int(p.manifest["rate"]["index"]): p for p in pkgs}
-    if not {0, 2} <= set(by_index):
-        raise ExtrapolationError(f"need the family's rate points 0 and 2 (q0, q2), got indexes {sorted(by_index)}")
-    q0, q2 = by_index[0], by_index[2]
-    family = family_of(q0.name)
+    plan = _point_plan(by_index, below, above)
+    base = by_index[min(by_index)]
+    family = family_of(base.name)
     scale = threshold_scale(pkgs)
-    mids = _mids(q0)
+    mids = _mids(base)
     out_root = Path(out_root)
-    names = [f"{family}-qm{k}" for k in range(1, below + 1)]
+    names = [f"{family}-{point[0]}" for point in plan]
     for name in names:
         if (out_root / name).exists() and not overwrite:
             raise FileExistsError(f"{out_root / name} exists (use overwrite=True)")
     store = out_root / SHARED_DIR
     store.mkdir(parents=True, exist_ok=True)
-    for name, digest in q0.manifest["files"].items():  # the family's shared files, where out_root lacks them
-        if name != RATE_FILE and not (q0.path / name).is_file():
+    for name, digest in base.manifest["files"].items():  # the family's shared files, where out_root lacks them
+        if name != RATE_FILE and not (base.path / name).is_file():
             dst = store / shared_name(name, digest)
             if not dst.is_file():
-                shutil.copyfile(resolve_file(q0.path, name, digest), dst)
-    lam0, lam2 = float(q0.manifest["rate"]["lambda"]), float(q2.manifest["rate"]["lambda"])
+                shutil.copyfile(resolve_file(base.path, name, digest), dst)
     paths = []
-    for k, name in enumerate(names, start=1):
-        gain = extrapolated_gain(q0.gain, q2.gain, k)
+    for name, (_, index, gain, lam, sources, method) in zip(names, plan):
         thresholds = thresholds_for(scale, gain, mids)
         dest = out_root / name
         if dest.exists():
@@ -145,15 +175,15 @@ def extend_family(packages: list[str], below: int, out_root: str | Path, overwri
         buf = io.BytesIO()
         np.savez_compressed(buf, gain=gain, thresholds=thresholds)
         (dest / RATE_FILE).write_bytes(buf.getvalue())
-        manifest = read_manifest(q0.path)
-        manifest.pop("encoder", None)  # q0's distortion weights: measured again below for this gain
+        manifest = read_manifest(base.path)
+        manifest.pop("encoder", None)  # the source's distortion weights: measured again below for this gain
         manifest["name"] = name
         manifest["files"] = dict(manifest["files"], **{RATE_FILE: hashlib.sha256(buf.getvalue()).hexdigest()})
-        manifest["rate"] = dict(manifest["rate"], index=-k, **{"lambda": lam0 * (lam0 / lam2) ** (k / 2.0)})
+        manifest["rate"] = dict(manifest["rate"], index=index, **{"lambda": lam})
         manifest["rate"]["extrapolated"] = {
-            "method": f"log gain = log gain(q0) - {k} x mean per-channel log step of q0 -> q2; thresholds from "
-                      f"the family's per-channel scales (tools.extend_rates); lambda nominal",
-            "from": {q0.name: q0.package_id, q2.name: q2.package_id},
+            "method": f"{method}; thresholds from the family's per-channel scales (tools.extend_rates); "
+                      f"lambda nominal",
+            "from": sources,
         }
         rewrite_manifest(dest, manifest)
         if distortion_weights:
@@ -168,11 +198,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--packages", nargs="+", required=True,
                     help="rate points of one format-2 family, q0 and q2 among them (zoo names or folders)")
     ap.add_argument("--below", type=int, default=2, help="how many rate points under q0 (default 2)")
+    ap.add_argument("--above", type=int, default=0,
+                    help="how many rate points over the highest (default 0; named on from it: q8, q9, ...)")
     ap.add_argument("--out", required=True, help="folder for the new packages (and the family's _shared files)")
     ap.add_argument("--overwrite", action="store_true")
     args = ap.parse_args(argv)
     try:
-        paths = extend_family(args.packages, args.below, args.out, overwrite=args.overwrite)
+        paths = extend_family(args.packages, args.below, args.out, overwrite=args.overwrite, above=args.above)
     except (SatcompError, OSError, ValueError) as exc:  # ExtrapolationError, a package not found, an existing folder
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

@@ -110,6 +110,31 @@ def test_docstring_examples():
     assert doctest.testmod(tools.extend_rates).failed == 0
 
 
+def test_points_above_the_highest_continue_its_top_step_and_code_at_higher_rates(family_and_model, tmp_path):
+    family, _ = family_and_model
+    out = extend_family(family, 0, tmp_path / "hi", above=2)
+    assert [p.name for p in out] == ["tinyx-q3", "tinyx-q4"]
+    q0, q2 = load_package(family[0]), load_package(family[2])
+    img = tiny_images(3, seed=22)[0]
+    octets = [len(onboard.encode_image(img, q2).to_bytes())]
+    for k, path in enumerate(out, start=1):
+        pkg = load_package(path)
+        # continuing q0 -> q2 upwards: log gain_{2+k} = log gain_2 + k * (log gain_2 - log gain_0) / 2
+        expected = np.exp(np.log(q2.gain.astype(np.float64)) + k * (np.log(q2.gain / q0.gain.astype(np.float64))) / 2)
+        np.testing.assert_allclose(pkg.gain, expected, rtol=1e-6)
+        rate = pkg.manifest["rate"]
+        assert rate["index"] == 2 + k and rate["lambda"] == pytest.approx(0.02 * 2.0 ** k, rel=1e-6)
+        assert "q0 -> q2" in rate["extrapolated"]["method"] and "log gain(q2) +" in rate["extrapolated"]["method"]
+        data = onboard.encode_image(img, pkg).to_bytes()
+        assert ground.decode_scene(data, pkg).lost_chunks == []
+        octets.append(len(data))
+    assert octets[0] < octets[1] < octets[2]
+    names = [p.name for p in extend_family(family, 1, tmp_path / "both", above=1, distortion_weights=False)]
+    assert names == ["tinyx-qm1", "tinyx-q3"]
+    with pytest.raises(ExtrapolationError, match="under its highest"):
+        extend_family(family[1:], 0, tmp_path / "no", above=1)  # q1, q2: no q0 two steps under the top
+
+
 def test_the_recorded_method_is_json(family_and_model, tmp_path):
     family, _ = family_and_model
     path = extend_family(family, 1, tmp_path / "z", distortion_weights=False)[0]
