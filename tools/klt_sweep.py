@@ -6,7 +6,10 @@ A setting ``FACTOR:FLOOR`` keeps a component whose standard deviation reaches ``
 water level and ``FLOOR`` of the common scale (:func:`onboard.encoder.klt_min_std`); the cube is then coded
 exactly as the encoder codes it with that many components (``klt_components=K``), so only K differs. The anchor
 is measured once per cube at fixed targets (``--anchor-points`` rates from ``--anchor-range``, geometric),
-whatever the learned rates, so settings are compared on the same anchor curve.
+whatever the learned rates, so settings are compared on the same anchor curve. ``--against-first`` compares
+each setting's learned curve with the first setting's instead (no anchor): the figure to choose a rule by, since
+against the anchor a rule whose top points reach higher quality also moves the compared interval up, where the
+learned codec is further behind (see :func:`sweep`).
 
 Example (two settings on two train-marked cubes)::
 
@@ -89,13 +92,23 @@ def learned_curve(cube: np.ndarray, packages, factor: float, floor: float, preci
 
 
 def sweep(cube: np.ndarray, packages, settings: list[tuple[float, float]], targets: np.ndarray,
-          precision: str = "int8") -> dict[tuple[float, float], float]:
+          precision: str = "int8", against_first: bool = False) -> dict[tuple[float, float], float]:
     """BD-rate (%) of the learned curve against KLT + JPEG 2000 for each setting (NaN without overlap, or with
-    fewer than 4 anchor points, when the learned curves are not coded at all)."""
+    fewer than 4 anchor points, when the learned curves are not coded at all).
+
+    ``against_first``: instead, each setting's learned curve against the first setting's (no anchor is coded;
+    ``targets`` is not used). Against the anchor, a setting whose top points reach higher quality also moves
+    the compared interval up, where the learned codec is further behind, so a curve that is better at every
+    rate can score worse; two learned curves compared with each other do not have that bias."""
+    if against_first:
+        cache: dict = {}
+        curves = [np.array(learned_curve(cube, packages, *s, precision=precision, cache=cache)) for s in settings]
+        ref = curves[0]
+        return {s: bd_rate(ref[:, 0], ref[:, 1], c[:, 0], c[:, 1]) for s, c in zip(settings, curves)}
     anchor = np.array(anchor_curve(cube, targets))
     if len(anchor) < 4:
         return {s: math.nan for s in settings}
-    cache: dict = {}
+    cache = {}
     result = {}
     for s in settings:
         pts = np.array(learned_curve(cube, packages, *s, precision=precision, cache=cache))
@@ -113,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--anchor-points", type=int, default=14)
     p.add_argument("--anchor-range", type=float, nargs=2, default=(0.004, 0.12), metavar=("LO", "HI"),
                    help="bpppb of the lowest and highest anchor target")
+    p.add_argument("--against-first", action="store_true",
+                   help="BD-rate of each setting's learned curve against the first setting's, no anchor")
     p.add_argument("cubes", nargs="+", help=".npz (key data) / .npy / multi-band TIFF cubes")
     args = p.parse_args(argv)
     try:
@@ -135,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             cube = read_array(path)
             if cube.ndim != 3:
                 raise UnsupportedInputError(f"an (H, W, C) cube is needed, got shape {cube.shape}")
-            res = sweep(cube, packages, settings, targets, args.precision)
+            res = sweep(cube, packages, settings, targets, args.precision, against_first=args.against_first)
         except (OSError, ValueError) as exc:  # UnsupportedInputError and CorruptStreamError are ValueErrors
             print(f"{path}: skipped ({exc})", file=sys.stderr)
             failed += 1

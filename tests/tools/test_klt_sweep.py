@@ -49,6 +49,23 @@ def test_sweep_without_enough_anchor_points_is_nan_not_an_error(cube):
     assert list(res) == [(0.7, 0.015)] and math.isnan(res[(0.7, 0.015)])
 
 
+def test_against_first_compares_learned_curves_and_codes_no_anchor(cube, monkeypatch):
+    import tools.klt_sweep as ks
+
+    def no_anchor(*args, **kwargs):
+        raise AssertionError("no anchor is coded against the first setting")
+
+    monkeypatch.setattr(ks, "anchor_curve", no_anchor)
+    packages = [load(f"cc-klt-q{q}") for q in (0, 2, 4, 6)]
+    settings = [(0.7, 0.02), (0.7, 0.001), (0.7, 0.02)]
+    res = sweep(cube, packages, settings, np.array([]), against_first=True)
+    assert res[(0.7, 0.02)] == pytest.approx(0.0, abs=1e-9)  # the first (and the same again) against itself
+    curves = [np.array(learned_curve(cube, packages, *s)) for s in settings[:2]]
+    assert not np.array_equal(curves[0], curves[1])  # the settings keep different components here
+    expected = ks.bd_rate(curves[0][:, 0], curves[0][:, 1], curves[1][:, 0], curves[1][:, 1])
+    assert res[(0.7, 0.001)] == pytest.approx(expected)
+
+
 @pytest.mark.parametrize("text", ["0.7", "a:b", "0:0.01", "0.7:-1", "0.7:nan"])
 def test_bad_settings_are_refused(text):
     with pytest.raises(ValueError, match="FACTOR:FLOOR"):
