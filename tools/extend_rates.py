@@ -197,14 +197,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tools.extend_rates", description=__doc__.split("\n\n")[0])
     ap.add_argument("--packages", nargs="+", required=True,
                     help="rate points of one format-2 family, q0 and q2 among them (zoo names or folders)")
-    ap.add_argument("--below", type=int, default=2, help="how many rate points under q0 (default 2)")
+    ap.add_argument("--below", type=int, default=None,
+                    help="how many rate points under q0 (default 2, or 0 when --above is given)")
     ap.add_argument("--above", type=int, default=0,
                     help="how many rate points over the highest (default 0; named on from it: q8, q9, ...)")
     ap.add_argument("--out", required=True, help="folder for the new packages (and the family's _shared files)")
     ap.add_argument("--overwrite", action="store_true")
     args = ap.parse_args(argv)
     try:
-        paths = extend_family(args.packages, args.below, args.out, overwrite=args.overwrite, above=args.above)
+        below = args.below if args.below is not None else (0 if args.above else 2)
+        paths = extend_family(args.packages, below, args.out, overwrite=args.overwrite, above=args.above)
     except (SatcompError, OSError, ValueError) as exc:  # ExtrapolationError, a package not found, an existing folder
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

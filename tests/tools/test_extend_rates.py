@@ -131,6 +131,8 @@ def test_points_above_the_highest_continue_its_top_step_and_code_at_higher_rates
     assert octets[0] < octets[1] < octets[2]
     names = [p.name for p in extend_family(family, 1, tmp_path / "both", above=1, distortion_weights=False)]
     assert names == ["tinyx-qm1", "tinyx-q3"]
+    assert main(["--packages", *family, "--above", "1", "--out", str(tmp_path / "cli")]) == 0  # no qm by default
+    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == ["_shared", "tinyx-q3"]
     with pytest.raises(ExtrapolationError, match="under its highest"):
         extend_family(family[1:], 0, tmp_path / "no", above=1)  # q1, q2: no q0 two steps under the top
 
