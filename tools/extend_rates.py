@@ -88,41 +88,45 @@ def thresholds_for(scale: np.ndarray, gain: np.ndarray, mids: np.ndarray) -> np.
     return np.ceil(np.asarray(mids, np.float64)[None, :] / k[:, None]).astype(np.int64)
 
 
-def extrapolated_gain(gain_q0: np.ndarray, gain_q2: np.ndarray, steps_below: int) -> np.ndarray:
-    """float32 gain ``steps_below`` rate steps under q0, continuing the mean per-channel log step of q0 -> q2.
+def extrapolated_gain(gain_near: np.ndarray, gain_far: np.ndarray, steps: int) -> np.ndarray:
+    """float32 gain ``steps`` rate steps beyond the family's end point ``gain_near``, away from ``gain_far`` (the
+    point two steps inside it), continuing their mean per-channel log step: under q0 with (q0, q2), over the
+    highest q(n-1) with (q(n-1), q(n-3)).
 
     >>> extrapolated_gain(np.array([4.0]), np.array([16.0]), 1).tolist()
     [2.0]
     """
-    g0 = np.asarray(gain_q0, np.float64)
-    step = (np.log(np.asarray(gain_q2, np.float64)) - np.log(g0)) / 2.0
-    return np.exp(np.log(g0) - steps_below * step).astype(np.float32)
+    g0 = np.asarray(gain_near, np.float64)
+    step = (np.log(np.asarray(gain_far, np.float64)) - np.log(g0)) / 2.0
+    return np.exp(np.log(g0) - steps * step).astype(np.float32)
 
 
 def _point_plan(by_index: dict, below: int, above: int) -> list[tuple[str, int, np.ndarray, float, dict, str]]:
     """(name suffix, rate index, gain, nominal lambda, sources, method) of every new point: ``below`` under the
     lowest (continuing q0 -> q2) and ``above`` over the highest, q(n-1) (continuing q(n-3) -> q(n-1))."""
-    plan = []
+    ends = []  # (end point's index, direction away from the family, how many points)
     if below:
         if not {0, 2} <= set(by_index):
             raise ExtrapolationError(f"need the family's rate points 0 and 2 (q0, q2), got indexes {sorted(by_index)}")
-        q0, q2 = by_index[0], by_index[2]
-        lam0, lam2 = float(q0.manifest["rate"]["lambda"]), float(q2.manifest["rate"]["lambda"])
-        for k in range(1, below + 1):
-            plan.append((f"qm{k}", -k, extrapolated_gain(q0.gain, q2.gain, k), lam0 * (lam0 / lam2) ** (k / 2.0),
-                         {q0.name: q0.package_id, q2.name: q2.package_id},
-                         f"log gain = log gain(q0) - {k} x mean per-channel log step of q0 -> q2"))
+        ends.append((0, -1, below))
     if above:
         top = max(by_index)
         if not {top - 2, top} <= set(by_index) or top < 2:
             raise ExtrapolationError(f"need the family's two rate points under its highest, got indexes "
                                      f"{sorted(by_index)}")
-        qt, qs = by_index[top], by_index[top - 2]
-        lamt, lams = float(qt.manifest["rate"]["lambda"]), float(qs.manifest["rate"]["lambda"])
-        for k in range(1, above + 1):
-            plan.append((f"q{top + k}", top + k, extrapolated_gain(qt.gain, qs.gain, k),
-                         lamt * (lamt / lams) ** (k / 2.0), {qt.name: qt.package_id, qs.name: qs.package_id},
-                         f"log gain = log gain(q{top}) + {k} x mean per-channel log step of q{top - 2} -> q{top}"))
+        ends.append((top, 1, above))
+    plan = []
+    for end, direction, count in ends:
+        near, far = by_index[end], by_index[end - 2 * direction]
+        lam_near, lam_far = float(near.manifest["rate"]["lambda"]), float(far.manifest["rate"]["lambda"])
+        lo, hi = sorted((end, end - 2 * direction))
+        for k in range(1, count + 1):
+            index = end + direction * k
+            plan.append((f"qm{-index}" if index < 0 else f"q{index}", index, extrapolated_gain(near.gain, far.gain, k),
+                         lam_near * (lam_near / lam_far) ** (k / 2.0),
+                         {near.name: near.package_id, far.name: far.package_id},
+                         f"log gain = log gain(q{end}) {'-' if direction < 0 else '+'} {k} x mean per-channel log "
+                         f"step of q{lo} -> q{hi}"))
     return plan
 
 

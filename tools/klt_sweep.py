@@ -100,20 +100,14 @@ def sweep(cube: np.ndarray, packages, settings: list[tuple[float, float]], targe
     ``targets`` is not used). Against the anchor, a setting whose top points reach higher quality also moves
     the compared interval up, where the learned codec is further behind, so a curve that is better at every
     rate can score worse; two learned curves compared with each other do not have that bias."""
-    if against_first:
-        cache: dict = {}
-        curves = [np.array(learned_curve(cube, packages, *s, precision=precision, cache=cache)) for s in settings]
-        ref = curves[0]
-        return {s: bd_rate(ref[:, 0], ref[:, 1], c[:, 0], c[:, 1]) for s, c in zip(settings, curves)}
-    anchor = np.array(anchor_curve(cube, targets))
-    if len(anchor) < 4:
-        return {s: math.nan for s in settings}
-    cache = {}
-    result = {}
-    for s in settings:
-        pts = np.array(learned_curve(cube, packages, *s, precision=precision, cache=cache))
-        result[s] = bd_rate(anchor[:, 0], anchor[:, 1], pts[:, 0], pts[:, 1])
-    return result
+    if not against_first:
+        anchor = np.array(anchor_curve(cube, targets))
+        if len(anchor) < 4:
+            return {s: math.nan for s in settings}
+    cache: dict = {}
+    curves = [np.array(learned_curve(cube, packages, *s, precision=precision, cache=cache)) for s in settings]
+    ref = curves[0] if against_first else anchor
+    return {s: bd_rate(ref[:, 0], ref[:, 1], c[:, 0], c[:, 1]) for s, c in zip(settings, curves)}
 
 
 def main(argv: list[str] | None = None) -> int:
