@@ -17,9 +17,10 @@ a new point's thresholds are the ones the exporter would have written for that g
 within that precision of a boundary, one unit off (4 of 756 in the test family, at thresholds of tens of
 millions). Both ends read the package's own thresholds, so this never touches bit-exactness. Only ``rate.npz`` and
 the manifest are new (name ``<family>-qm<k>``, rate index ``-k``, nominal lambda continued geometrically, the
-extrapolation recorded under ``rate.extrapolated``); every graph, table and ``g_s`` is the family's, so the points
-decode with the family's ground decoder and a later ``finetune-decoder`` run takes them like any other rate (list
-them in ``--packages``). The distortion weights of the RD quantiser are measured for the new gain.
+extrapolation recorded under ``rate.extrapolated``); every graph and table is the family's and the ``g_s`` that
+of the end a point continues (q0's under it, the highest point's over it: a family's decoder groups may differ),
+so the points decode with that ground decoder and a later ``finetune-decoder`` run takes them like any other
+rate of that group (list them in ``--packages``). The distortion weights of the RD quantiser are measured for the new gain.
 
 These points are untrained extrapolations: measure them (``satcomp rd``) before shipping. On the cc-klt family
 they continue its curve below q0 (0.006 -> 0.004 bpppb on the development cubes); on hp-rgb they did not help.
@@ -148,7 +149,7 @@ def extend_family(packages: list[str], below: int, out_root: str | Path, overwri
         raise ValueError(f"below and above must be >= 0 and one of them >= 1, got {below} and {above}")
     pkgs = [resolve(p) for p in packages]
     try:
-        check_family(pkgs)
+        check_family(pkgs, same_decoder=False)
     except FamilyMismatchError as exc:
         raise ExtrapolationError(str(exc)) from None
     by_index = {int(p.manifest["rate"]["index"]): p for p in pkgs}
@@ -164,13 +165,19 @@ def extend_family(packages: list[str], below: int, out_root: str | Path, overwri
             raise FileExistsError(f"{out_root / name} exists (use overwrite=True)")
     store = out_root / SHARED_DIR
     store.mkdir(parents=True, exist_ok=True)
-    for name, digest in base.manifest["files"].items():  # the family's shared files, where out_root lacks them
-        if name != RATE_FILE and not (base.path / name).is_file():
-            dst = store / shared_name(name, digest)
-            if not dst.is_file():
-                shutil.copyfile(resolve_file(base.path, name, digest), dst)
+    low_end, top = by_index.get(0, base), by_index[max(by_index)]
+    for end in (low_end, top) if low_end is not top else (top,):  # their shared files, where out_root lacks them
+        for name, digest in end.manifest["files"].items():
+            if name != RATE_FILE and not (end.path / name).is_file():
+                dst = store / shared_name(name, digest)
+                if not dst.is_file():
+                    shutil.copyfile(resolve_file(end.path, name, digest), dst)
     paths = []
     for name, (_, index, gain, lam, sources, method) in zip(names, plan):
+        # a point takes the ground decoder of the end it continues (a family's decoder groups are fine-tuned
+        # on ranges of rate points: the lowest point's group serves the points under it, the highest's those
+        # over it)
+        end = low_end if index < 0 else top
         thresholds = thresholds_for(scale, gain, mids)
         dest = out_root / name
         if dest.exists():
@@ -179,7 +186,7 @@ def extend_family(packages: list[str], below: int, out_root: str | Path, overwri
         buf = io.BytesIO()
         np.savez_compressed(buf, gain=gain, thresholds=thresholds)
         (dest / RATE_FILE).write_bytes(buf.getvalue())
-        manifest = read_manifest(base.path)
+        manifest = read_manifest(end.path)
         manifest.pop("encoder", None)  # the source's distortion weights: measured again below for this gain
         manifest["name"] = name
         manifest["files"] = dict(manifest["files"], **{RATE_FILE: hashlib.sha256(buf.getvalue()).hexdigest()})

@@ -8,11 +8,15 @@ family's encoder produces for training crops (ONNX Runtime, the chosen precision
 
     loss = MSE(g_s(y_sent / gain_r), x)        r drawn per batch among the family's rate points
 
-then writes the family again with the new ``g_s``. Nothing onboard changes: every other file of every package
+then writes those packages again with the new ``g_s``. Nothing onboard changes: every other file of every package
 is copied byte for byte (``g_a``, ``h_a``, the integer ``h_s``, the tables, the gains), so the bitstream, the
 scale indexes and the decoded latents are those of the source packages. The new packages differ in their
 ``g_s`` file, in the distortion weights measured through it (:mod:`onboard.models.distortion`) and so in their
 ids.
+
+A family's rate points need not share one ``g_s``: fine-tuning a range of them alone (``--packages hp-rgb-q4
+hp-rgb-q5``) gives that range a decoder of its own, a *decoder group*, which learns the finer latents of its
+rates instead of sharing its capacity with the coarse ones (:func:`check_family`; one run serves one group).
 
 Example:
     python -m tools.finetune_decoder --packages hp-rgb-q0 hp-rgb-q1 hp-rgb-q2 --data ../shared/data \\
@@ -32,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from onboard.errors import SatcompError
+from onboard.package import RATE_FILE
 from onboard.rd_quantise import DEFAULT_RD_WEIGHT
 
 DECODER_FILE = "g_s.fp32.onnx"
@@ -41,19 +46,31 @@ class FamilyMismatchError(SatcompError, ValueError):
     """The packages given are not one format-2 family (they must share every graph and differ in rate only)."""
 
 
-def check_family(packages) -> None:
+def check_family(packages, same_decoder: bool = True) -> None:
     """Raise :class:`FamilyMismatchError` unless ``packages`` are format-2 rate points of one model: the same
-    architecture and the same ``g_s`` file (so one decoder serves them all)."""
+    architecture and the same onboard files (``g_a``, ``h_a``, the integer ``h_s``, the tables), differing in
+    their rate file only; with ``same_decoder`` also the same ``g_s`` file, i.e. one *decoder group* of the
+    family, which one decoder fine-tuning serves. A family may have several groups: each was fine-tuned on
+    its own range of rate points (``satcomp finetune-decoder --packages`` names one group)."""
     if not packages:
         raise FamilyMismatchError("no packages given")
     first = packages[0]
+    onboard = {name: digest for name, digest in first.manifest["files"].items()
+               if name not in (DECODER_FILE, RATE_FILE)}
     for p in packages:
         if p.gain is None:
             raise FamilyMismatchError(f"package {p.name} is format 1 (its gain inside its graphs): the decoder "
                                       f"fine-tuning needs a format-2 family")
-        if p.architecture != first.architecture or p.manifest["files"].get(DECODER_FILE) != \
-                first.manifest["files"].get(DECODER_FILE):
-            raise FamilyMismatchError(f"packages {first.name} and {p.name} do not share their g_s: not one family")
+        files = {name: digest for name, digest in p.manifest["files"].items()
+                 if name not in (DECODER_FILE, RATE_FILE)}
+        if files != onboard:
+            raise FamilyMismatchError(f"packages {first.name} and {p.name} differ in more than their rate and "
+                                      f"ground decoder: not one family")
+        if same_decoder and (p.architecture != first.architecture or p.manifest["files"].get(DECODER_FILE)
+                             != first.manifest["files"].get(DECODER_FILE)):
+            raise FamilyMismatchError(
+                f"packages {first.name} and {p.name} have different ground decoders (g_s): they are in different "
+                f"decoder groups of the family; fine-tune one group at a time")
 
 
 def check_post_filter_stages(stages: int) -> int:
@@ -311,7 +328,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from tools.train import add_run_arguments
 
     p.add_argument("--packages", nargs="+", required=True,
-                   help="the rate points of one format-2 family (zoo names or package folders)")
+                   help="the rate points of one format-2 family that share one g_s (a decoder group; all of it, or a "
+                        "range of its rates to give them a decoder of their own), as zoo names or package folders")
     add_run_arguments(p, steps=2000, batch=2, crop=256, lr=1e-5)
     p.add_argument("--precision", choices=("int8", "fp32"), default="int8",
                    help="onboard g_a/h_a precision whose latents the decoder learns from")

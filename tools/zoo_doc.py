@@ -78,7 +78,8 @@ def main() -> int:
              "as trained, or fine-tuned alone for that many steps on the latents the package's int8 encoder "
              "sends (`satcomp finetune-decoder`; the onboard files are the trained ones, byte for byte; A + B: "
              "two runs, the second starting from the first; post-filter: a residual filter of that many channels "
-             "after g_s, inside the g_s graph, ground side only).", "",
+             "after g_s, inside the g_s graph, ground side only; rate points of one family whose runs differ are "
+             "decoder groups: a range of rates fine-tuned apart, with a g_s of its own).", "",
              "| package | B | bands in | N/M/Nz | lambda | checkpoint step | h_s quantization | RD weights | g_s "
              "| size | id |",
              "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "", "## Training commands", ""]

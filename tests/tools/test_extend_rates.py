@@ -93,7 +93,7 @@ def test_what_cannot_be_extended_is_refused_with_its_reason(family_and_model, ti
     family, _ = family_and_model
     with pytest.raises(ExtrapolationError, match="rate points 0 and 2"):
         extend_family(family[:2], 1, tmp_path / "a")
-    with pytest.raises(ExtrapolationError, match="share"):
+    with pytest.raises(ExtrapolationError, match="not one family"):
         extend_family([family[0], str(tiny_package.path)], 1, tmp_path / "b")
     with pytest.raises(ValueError, match="below"):
         extend_family(family, 0, tmp_path / "c")
@@ -142,3 +142,29 @@ def test_the_recorded_method_is_json(family_and_model, tmp_path):
     path = extend_family(family, 1, tmp_path / "z", distortion_weights=False)[0]
     rec = json.loads((path / "manifest.json").read_text())["rate"]["extrapolated"]
     assert "q0 -> q2" in rec["method"]
+
+
+def test_new_points_take_the_ground_decoder_of_the_end_they_continue(family_and_model, image_folder, tmp_path):
+    """A family whose top point has its own fine-tuned g_s (two decoder groups): a point under q0 decodes with
+    q0's g_s, a point over the top with the top's."""
+    import shutil
+    from pathlib import Path
+
+    from tools.finetune_decoder import DECODER_FILE, finetune_decoder, write_family
+
+    family, _ = family_and_model
+    root = tmp_path / "zoo"
+    shutil.copytree(Path(family[0]).parent, root)
+    copies = [str(root / Path(p).name) for p in family]
+    finetune_decoder(copies[2:], str(image_folder), str(tmp_path / "top"), steps=1, crop=64, batch=2, threads=1,
+                     progress=False)
+    write_family(copies[2:], str(tmp_path / "top" / "decoder.pt"), str(root), overwrite=True)
+    q0, q2 = load_package(copies[0]), load_package(copies[2])
+    assert q0.manifest["files"][DECODER_FILE] != q2.manifest["files"][DECODER_FILE]
+    below, above = (load_package(p) for p in extend_family(copies, 1, tmp_path / "new", above=1))
+    assert below.manifest["files"][DECODER_FILE] == q0.manifest["files"][DECODER_FILE]
+    assert above.manifest["files"][DECODER_FILE] == q2.manifest["files"][DECODER_FILE]
+    assert above.manifest["training"]["decoder_finetune"]["source_id"] == load_package(family[2]).package_id
+    img = tiny_images(3, seed=4)[0]
+    for pkg in (below, above):
+        assert ground.decode_image(onboard.encode_image(img, pkg).to_bytes(), pkg).shape == img.shape

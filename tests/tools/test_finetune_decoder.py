@@ -95,8 +95,10 @@ def test_rewritten_family_keeps_every_onboard_file_and_the_bitstream(family, ima
 def test_only_one_format2_family_is_accepted(family, tiny_package):
     with pytest.raises(FamilyMismatchError):
         check_family([])
-    with pytest.raises(FamilyMismatchError, match="share"):
+    with pytest.raises(FamilyMismatchError, match="not one family"):
         check_family([load_package(family[0]), tiny_package])
+    with pytest.raises(FamilyMismatchError, match="not one family"):  # whatever their decoders
+        check_family([load_package(family[0]), tiny_package], same_decoder=False)
 
 
 def test_cli_reports_a_mixed_family_as_a_usage_error(family, tiny_package, image_folder, tmp_path, capsys):
@@ -137,6 +139,31 @@ def test_writing_a_family_over_itself_replaces_its_decoder(family, image_folder,
     assert record["previous"]["step"] == 2 and "previous" not in record["previous"]
     assert [ft["step"] for ft in finetune_chain(again.manifest["training"])] == [2, 3]
     assert _decoder_column(again.manifest["training"], again.architecture) == "fine-tuned 2 + 3 steps"
+
+
+def test_a_family_may_have_decoder_groups_fine_tuned_apart(family, image_folder, tmp_path):
+    """Fine-tuning the top rate point alone gives it its own g_s: the family then has two decoder groups, each
+    decodes its own scenes, a run over both is refused with the reason, and the store keeps both decoders."""
+    root = tmp_path / "zoo"
+    shutil.copytree(Path(family[0]).parent, root)
+    copies = [str(root / Path(p).name) for p in family]
+    low_g_s = load_package(copies[0]).file_path(DECODER_FILE)
+    finetune_decoder(copies[1:], str(image_folder), str(tmp_path / "top"), steps=2, lr=1e-3, **TINY)
+    write_family(copies[1:], str(tmp_path / "top" / "decoder.pt"), str(root), overwrite=True)
+    low, top = load_package(copies[0]), load_package(copies[1])
+    assert low.file_path(DECODER_FILE) == low_g_s and low_g_s.is_file()  # still listed by the low group
+    assert top.file_path(DECODER_FILE) != low_g_s and top.file_path(DECODER_FILE).is_file()
+    for name, digest in low.manifest["files"].items():
+        assert (top.manifest["files"][name] == digest) == (name not in (DECODER_FILE, "rate.npz")), name
+    check_family([low, top], same_decoder=False)
+    with pytest.raises(FamilyMismatchError, match="different ground decoders"):
+        check_family([low, top])
+    with pytest.raises(FamilyMismatchError, match="decoder groups"):
+        finetune_decoder(copies, str(image_folder), str(tmp_path / "both"), steps=1, **TINY)
+    img = tiny_images(3, seed=14)[0]
+    for pkg in (low, top):
+        rec = ground.decode_image(onboard.encode_image(img, pkg).to_bytes(), pkg)
+        assert rec.shape == img.shape
 
 
 def test_a_post_filter_starts_as_the_identity_and_ships_inside_g_s(family, image_folder, tmp_path):
