@@ -20,7 +20,8 @@ the manifest are new (name ``<family>-qm<k>``, rate index ``-k``, nominal lambda
 extrapolation recorded under ``rate.extrapolated``); every graph and table is the family's and the ``g_s`` that
 of the end a point continues (q0's under it, the highest point's over it: a family's decoder groups may differ),
 so the points decode with that ground decoder and a later ``finetune-decoder`` run takes them like any other
-rate of that group (list them in ``--packages``). The distortion weights of the RD quantiser are measured for the new gain.
+rate of that group (list them in ``--packages``). The distortion weights of the RD quantiser are measured for the
+new gain.
 
 These points are untrained extrapolations: measure them (``satcomp rd``) before shipping. On the cc-klt family
 they continue its curve below q0 (0.006 -> 0.004 bpppb on the development cubes); on hp-rgb they did not help.
@@ -165,19 +166,16 @@ def extend_family(packages: list[str], below: int, out_root: str | Path, overwri
             raise FileExistsError(f"{out_root / name} exists (use overwrite=True)")
     store = out_root / SHARED_DIR
     store.mkdir(parents=True, exist_ok=True)
-    low_end, top = by_index.get(0, base), by_index[max(by_index)]
-    for end in (low_end, top) if low_end is not top else (top,):  # their shared files, where out_root lacks them
-        for name, digest in end.manifest["files"].items():
-            if name != RATE_FILE and not (end.path / name).is_file():
-                dst = store / shared_name(name, digest)
-                if not dst.is_file():
-                    shutil.copyfile(resolve_file(end.path, name, digest), dst)
     paths = []
     for name, (_, index, gain, lam, sources, method) in zip(names, plan):
         # a point takes the ground decoder of the end it continues (a family's decoder groups are fine-tuned
-        # on ranges of rate points: the lowest point's group serves the points under it, the highest's those
-        # over it)
-        end = low_end if index < 0 else top
+        # on ranges of rate points: q0's group serves the points under it, the highest point's those over it)
+        end = by_index[0] if index < 0 else by_index[max(by_index)]
+        for file_name, digest in end.manifest["files"].items():  # its shared files, where out_root lacks them
+            if file_name != RATE_FILE and not (end.path / file_name).is_file():
+                dst = store / shared_name(file_name, digest)
+                if not dst.is_file():
+                    shutil.copyfile(resolve_file(end.path, file_name, digest), dst)
         thresholds = thresholds_for(scale, gain, mids)
         dest = out_root / name
         if dest.exists():

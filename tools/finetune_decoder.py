@@ -46,6 +46,13 @@ class FamilyMismatchError(SatcompError, ValueError):
     """The packages given are not one format-2 family (they must share every graph and differ in rate only)."""
 
 
+def onboard_files(package) -> dict[str, str]:
+    """File name -> sha256 of what a format-2 package shares with its whole family: every file but its rate file
+    and its ground decoder (``g_s`` may differ between the family's decoder groups)."""
+    return {name: digest for name, digest in package.manifest["files"].items()
+            if name not in (DECODER_FILE, RATE_FILE)}
+
+
 def check_family(packages, same_decoder: bool = True) -> None:
     """Raise :class:`FamilyMismatchError` unless ``packages`` are format-2 rate points of one model: the same
     architecture and the same onboard files (``g_a``, ``h_a``, the integer ``h_s``, the tables), differing in
@@ -55,15 +62,12 @@ def check_family(packages, same_decoder: bool = True) -> None:
     if not packages:
         raise FamilyMismatchError("no packages given")
     first = packages[0]
-    onboard = {name: digest for name, digest in first.manifest["files"].items()
-               if name not in (DECODER_FILE, RATE_FILE)}
+    onboard = onboard_files(first)
     for p in packages:
         if p.gain is None:
             raise FamilyMismatchError(f"package {p.name} is format 1 (its gain inside its graphs): the decoder "
                                       f"fine-tuning needs a format-2 family")
-        files = {name: digest for name, digest in p.manifest["files"].items()
-                 if name not in (DECODER_FILE, RATE_FILE)}
-        if files != onboard:
+        if onboard_files(p) != onboard:
             raise FamilyMismatchError(f"packages {first.name} and {p.name} differ in more than their rate and "
                                       f"ground decoder: not one family")
         if same_decoder and (p.architecture != first.architecture or p.manifest["files"].get(DECODER_FILE)

@@ -90,8 +90,9 @@ def main() -> int:
     if extrapolated:
         lines += ["## Extrapolated rate points", "",
                   "Not trained on their own: written by `python -m tools.extend_rates --packages FAMILY... --below K "
-                  "(or --above K) --out onboard/zoo/packages` from the family's gains (the module docstring says how), with the "
-                  "family's graphs and g_s; measured with `satcomp rd` before shipping.", "", *extrapolated, ""]
+                  "(or --above K) --out onboard/zoo/packages` from the family's gains (the module docstring says "
+                  "how), with the family's graphs and g_s; measured with `satcomp rd` before shipping.", "",
+                  *extrapolated, ""]
     if finetunes:
         lines += ["## Ground-decoder fine-tuning", ""]
         lines += _command_blocks(finetunes)

@@ -147,18 +147,11 @@ def test_the_recorded_method_is_json(family_and_model, tmp_path):
 def test_new_points_take_the_ground_decoder_of_the_end_they_continue(family_and_model, image_folder, tmp_path):
     """A family whose top point has its own fine-tuned g_s (two decoder groups): a point under q0 decodes with
     q0's g_s, a point over the top with the top's."""
-    import shutil
-    from pathlib import Path
-
-    from tools.finetune_decoder import DECODER_FILE, finetune_decoder, write_family
+    from tests.tools.conftest import split_top_group
+    from tools.finetune_decoder import DECODER_FILE
 
     family, _ = family_and_model
-    root = tmp_path / "zoo"
-    shutil.copytree(Path(family[0]).parent, root)
-    copies = [str(root / Path(p).name) for p in family]
-    finetune_decoder(copies[2:], str(image_folder), str(tmp_path / "top"), steps=1, crop=64, batch=2, threads=1,
-                     progress=False)
-    write_family(copies[2:], str(tmp_path / "top" / "decoder.pt"), str(root), overwrite=True)
+    copies = split_top_group(family, tmp_path / "zoo", image_folder, tmp_path / "top", top=2)
     q0, q2 = load_package(copies[0]), load_package(copies[2])
     assert q0.manifest["files"][DECODER_FILE] != q2.manifest["files"][DECODER_FILE]
     below, above = (load_package(p) for p in extend_family(copies, 1, tmp_path / "new", above=1))

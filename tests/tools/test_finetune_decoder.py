@@ -16,7 +16,7 @@ from onboard.errors import PackageMismatchError  # noqa: E402
 from onboard.models.export import InferenceGDN  # noqa: E402
 from onboard.package import load_package  # noqa: E402
 from tests.conftest import build_tiny_package, tiny_images  # noqa: E402
-from tests.tools.conftest import log_steps  # noqa: E402
+from tests.tools.conftest import log_steps, split_top_group  # noqa: E402
 from tools.cli import main  # noqa: E402
 from tools.zoo_doc import _decoder_column, finetune_chain  # noqa: E402
 from tools.finetune_decoder import (  # noqa: E402
@@ -144,15 +144,11 @@ def test_writing_a_family_over_itself_replaces_its_decoder(family, image_folder,
 def test_a_family_may_have_decoder_groups_fine_tuned_apart(family, image_folder, tmp_path):
     """Fine-tuning the top rate point alone gives it its own g_s: the family then has two decoder groups, each
     decodes its own scenes, a run over both is refused with the reason, and the store keeps both decoders."""
-    root = tmp_path / "zoo"
-    shutil.copytree(Path(family[0]).parent, root)
-    copies = [str(root / Path(p).name) for p in family]
-    low_g_s = load_package(copies[0]).file_path(DECODER_FILE)
-    finetune_decoder(copies[1:], str(image_folder), str(tmp_path / "top"), steps=2, lr=1e-3, **TINY)
-    write_family(copies[1:], str(tmp_path / "top" / "decoder.pt"), str(root), overwrite=True)
+    low_g_s = load_package(family[0]).file_path(DECODER_FILE).name
+    copies = split_top_group(family, tmp_path / "zoo", image_folder, tmp_path / "top", top=1)
     low, top = load_package(copies[0]), load_package(copies[1])
-    assert low.file_path(DECODER_FILE) == low_g_s and low_g_s.is_file()  # still listed by the low group
-    assert top.file_path(DECODER_FILE) != low_g_s and top.file_path(DECODER_FILE).is_file()
+    assert low.file_path(DECODER_FILE).name == low_g_s and low.file_path(DECODER_FILE).is_file()  # kept for q0
+    assert top.file_path(DECODER_FILE).name != low_g_s and top.file_path(DECODER_FILE).is_file()
     for name, digest in low.manifest["files"].items():
         assert (top.manifest["files"][name] == digest) == (name not in (DECODER_FILE, "rate.npz")), name
     check_family([low, top], same_decoder=False)
