@@ -53,8 +53,8 @@ KLT_CODEC_FLOOR_STD = 0.006  # ... and this fraction of the common scale (the le
 # DN of 12-16 bits mostly sit low in their range (bright clouds, glint and sensor headroom set the maximum), and
 # the learned image codecs, trained on 8-bit display imagery, lose detail there. Chosen on the train-marked
 # > 8-bit satellite scenes (true-colour composites of the Landsat 8, Sentinel-2 and CBERS-4 files; S2 L1C 18SVG
-# as B07 B06 B05) by sweeping the exponent (python -m tools.transfer_sweep, README) with hp-rgb int8 as it was
-# before its third decoder fine-tuning, BD-rate vs JPEG 2000 mean of 8 scenes: 1.0 / 0.8 /
+# as B07 B06 B05) by sweeping the exponent (python -m tools.transfer_sweep, docs/codec_record.md) with hp-rgb
+# int8 as it was before its third decoder fine-tuning, BD-rate vs JPEG 2000 mean of 8 scenes: 1.0 / 0.8 /
 # 0.7 / 0.6 / 0.5 gave +2.51 / +0.76 / +2.24 / +6.27 / +12.04 %; on the 5 dev-eval ones +15.52 / +11.04 /
 # +11.89 / +16.54 / +23.70 % (Sentinel-2 L2A 29RKH +64.5 -> +53.3 %, Landsat 8 crop +13.7 -> +1.7 %; the two
 # 10-bit CBERS scenes lose 1 and 6 points: transfer="linear" per call).
@@ -310,7 +310,7 @@ def klt_min_std(package, factor: float = KLT_WATER_LEVEL_FACTOR, floor: float = 
     stops the top rate points at fewer components ends their curve lower, where the compared interval is
     kinder to the learned codec, though its points cost more rate for their quality (Beach 1 at q4: 42.98 dB
     at 0.0040 bpppb with 2 components, 44.14 dB at 0.0039 with 3; at q7 43.20 dB at 0.0090 with 2). The
-    figures on the development cubes are in the README."""
+    figures on the development cubes are in docs/codec_record.md."""
     price = klt_error_price(package)
     if price is None:
         return floor
