@@ -164,7 +164,8 @@ def check_input(image, package) -> tuple[np.ndarray, bool]:
     if package.cluster_bands is None and c != package.bands:
         raise UnsupportedInputError(
             f"package {package.name} is an image package trained for {package.bands} band(s); the input has "
-            f"{c} band(s) (shape {image.shape}). Use a clustered package for multi/hyperspectral cubes.")
+            f"{c} band(s) (shape {image.shape}). A clustered package (cc-*, any band count) takes single-band "
+            f"(panchromatic) images and multi/hyperspectral cubes.")
     return arr, two_d
 
 

@@ -79,7 +79,7 @@ def test_rate_is_counted_on_the_whole_container(tiny_package):
 # --- typed errors -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("bad,match", [
     (np.zeros((32, 32, 4), np.uint8), "trained for 3 band"),
-    (np.zeros((32, 32), np.uint8), "trained for 3 band"),
+    (np.zeros((32, 32), np.uint8), "trained for 3 band.*clustered package .* single-band"),
     (np.zeros((32, 32, 3), np.float32), "dtype float32"),
     (np.zeros((2, 32, 32, 3), np.uint8), "shape"),
     (np.zeros((0, 32, 3), np.uint8), "empty"),
