@@ -91,7 +91,8 @@ def main() -> int:
         lines += ["## Extrapolated rate points", "",
                   "Not trained on their own: written by `python -m tools.extend_rates --packages FAMILY... --below K "
                   "(or --above K) --out onboard/zoo/packages` from the family's gains (the module docstring says "
-                  "how), with the family's graphs and g_s; measured with `satcomp rd` before shipping.", "",
+                  "how), with the family's graphs and the g_s of the end they continue (q0's under it, the top's over "
+                  "it); measured with `satcomp rd` before shipping.", "",
                   *extrapolated, ""]
     if finetunes:
         lines += ["## Ground-decoder fine-tuning", ""]
