@@ -150,7 +150,7 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
                      true_colour: bool = False, transfer: str | float = "linear",
                      high_bit_share: float | None = None,
                      post_filter_lr_mult: float = 10.0, init_decoder: str | None = None,
-                     post_filter_stages: int = 0) -> Path:
+                     post_filter_stages: int = 0, low_contrast_share: float = 0.0) -> Path:
     """Fine-tune the shared ``g_s`` of the family ``packages`` (zoo names or folders) on the latents they send
     for random training crops of ``data`` (the training run's sampler: images, or cube crops for a clustered
     family, with ``image_mix`` RGB pseudo-components for a KLT one). Writes ``out/decoder.pt`` (the g_s state
@@ -160,8 +160,8 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
     ``post_filter_lr_mult`` x faster than ``g_s``); ``post_filter_stages=S`` appends new identity blocks of
     that filter after the package's own until there are S (:func:`decoder_from_package`). ``init_decoder``: a
     weights-only ``decoder.pt`` of an earlier run on the same packages to start from (its step too, with a
-    fresh optimiser), when ``out`` holds no checkpoint yet. ``true_colour``, ``transfer``, ``high_bit_share``:
-    see :func:`tools.train.make_sampler`."""
+    fresh optimiser), when ``out`` holds no checkpoint yet. ``true_colour``, ``transfer``, ``high_bit_share``,
+    ``low_contrast_share``: see :func:`tools.train.make_sampler`."""
     import torch
     from tqdm import tqdm
 
@@ -205,14 +205,15 @@ def finetune_decoder(packages: list[str], data: str, out: str, steps: int, batch
     first = pkgs[0]
     sampler, _, n_used = make_sampler(data, first.bands, crop, cluster_bands=first.cluster_bands,
                                       spectral=first.spectral, sampling=sampling, image_mix=image_mix,
-                                      true_colour=true_colour, transfer=transfer, high_bit_share=high_bit_share)
+                                      true_colour=true_colour, transfer=transfer, high_bit_share=high_bit_share,
+                                      low_contrast_share=low_contrast_share)
     (out_dir / "train_command.json").write_text(json.dumps({
         "command": f"satcomp finetune-decoder --packages {' '.join(packages)} --data {data} --out {out} "
                    f"--steps {steps} --batch {batch} --crop {crop} --lr {lr:g} --seed {seed} "
                    f"--precision {precision} --rd-weight {rd_weight:g} --sampling {sampling}"
                    + (f" --image-mix {image_mix:g}" if image_mix else "")
                    + (" --true-colour" if true_colour else "")
-                   + data_options_text(transfer, high_bit_share)
+                   + data_options_text(transfer, high_bit_share, low_contrast_share)
                    + (f" --post-filter {post_filter} --post-filter-lr-mult {post_filter_lr_mult:g}"
                       if post_filter else "")
                    + (f" --post-filter-stages {post_filter_stages}" if post_filter_stages else "")

@@ -176,7 +176,8 @@ def open_run_log(out_dir: Path, header: str):
 
 def make_sampler(data: str, bands: int, crop: int, cluster_bands: int | None = None, spectral: str = "none",
                  sampling: str = "area", image_mix: float = 0.0, true_colour: bool = False,
-                 transfer: str | float = "linear", high_bit_share: float | None = None):
+                 transfer: str | float = "linear", high_bit_share: float | None = None,
+                 low_contrast_share: float = 0.0):
     """The crop sampler a training run draws from: ``(sampler, files, inputs used)``. Image models get
     :class:`onboard.models.data.CropSampler` over the ``bands``-band train files (with ``true_colour``, files
     with band names are read as red, green, blue and multispectral files add their true-colour composite;
@@ -184,7 +185,8 @@ def make_sampler(data: str, bands: int, crop: int, cluster_bands: int | None = N
     (``cluster_bands=B``) :class:`onboard.models.data.CubeCropSampler` over the cubes (raw bands or spectral KLT
     components), mixed with a share ``image_mix`` of RGB pseudo-components for KLT models of one band.
     ``transfer`` and ``high_bit_share``: image crops through the encoder's transfer curve, and the share drawn
-    from > 8-bit images (:class:`onboard.models.data.CropSampler`)."""
+    from > 8-bit images, ``low_contrast_share`` the share squeezed to a lower contrast
+    (:class:`onboard.models.data.CropSampler`)."""
     from onboard.models.data import (
         CropSampler, CubeCropSampler, MixedSampler, PseudoComponentSampler, collect_files, cube_files,
     )
@@ -192,10 +194,11 @@ def make_sampler(data: str, bands: int, crop: int, cluster_bands: int | None = N
     if cluster_bands is None:
         files = collect_files(data, bands=bands, true_colour=true_colour)
         sampler = CropSampler(files, bands=bands, crop=crop, sampling=sampling, true_colour=true_colour,
-                              transfer=transfer, high_bit_share=high_bit_share)
+                              transfer=transfer, high_bit_share=high_bit_share,
+                              low_contrast_share=low_contrast_share)
         return sampler, files, len(sampler.images)
-    if transfer != "linear" or high_bit_share is not None:
-        raise ValueError("transfer and high_bit_share apply to image models (the cube codec codes KLT "
+    if transfer != "linear" or high_bit_share is not None or low_contrast_share:
+        raise ValueError("transfer, high_bit_share and low_contrast_share apply to image models (the cube codec codes KLT "
                          "components or raw bands linearly)")
     files = cube_files(data)
     sampler = CubeCropSampler(files, cluster_bands, crop, spectral=spectral)
@@ -220,7 +223,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
           sampling: str = "area", n_s: int | None = None, spectral: str = "none", n_a: int | None = None,
           gain_lr_mult: float = 1.0, image_mix: float = 0.0, widen_warmup: int = 0,
           true_colour: bool = False, transfer: str | float = "linear", high_bit_share: float | None = None,
-          widen_lr_mult: float = 1.0) -> Path:
+          widen_lr_mult: float = 1.0, low_contrast_share: float = 0.0) -> Path:
     """Train (or resume) a model into ``out``; return the path of the weights-only file.
 
     ``cluster_bands=B`` trains the channel-clustered codec: B-band crops of the multi/hyperspectral cubes
@@ -292,7 +295,8 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
         new_regions = {k: mask.to(dev) for k, mask in widened_regions(model, src).items() if k in params}
     sampler, files, n_used = make_sampler(data, bands, crop, cluster_bands=cluster_bands, spectral=spectral,
                                           sampling=sampling, image_mix=image_mix, true_colour=true_colour,
-                                          transfer=transfer, high_bit_share=high_bit_share)
+                                          transfer=transfer, high_bit_share=high_bit_share,
+                                          low_contrast_share=low_contrast_share)
     rng = np.random.default_rng(seed + step)  # resume draws a fresh but reproducible stream
     (out_dir / "train_command.json").write_text(json.dumps({
         "command": f"satcomp train --data {data} --out {out} --steps {steps} --batch {batch} --crop {crop} "
@@ -308,7 +312,7 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
                    + (f" --init-weights {init_weights}" if init_weights else "")
                    + (f" --sampling {sampling}" if cluster_bands is None else "")
                    + (" --true-colour" if true_colour else "")
-                   + data_options_text(transfer, high_bit_share),
+                   + data_options_text(transfer, high_bit_share, low_contrast_share),
         "files": len(files), "images_used": n_used, "config": config.to_dict()}, indent=2))
     qat_start = int(steps * (1 - qat_fraction))
     log = open_run_log(out_dir, "step,rate_index,rate_bits,psnr_db,loss,aux_loss,elapsed_s")
@@ -363,10 +367,12 @@ def train(data: str, out: str, steps: int, batch: int = 8, crop: int = 128, lr: 
     return out_dir / "weights.pt"
 
 
-def data_options_text(transfer: str | float, high_bit_share: float | None) -> str:
-    """The recorded-command text of ``--transfer`` / ``--high-bit-share`` (empty at their defaults)."""
+def data_options_text(transfer: str | float, high_bit_share: float | None, low_contrast_share: float = 0.0) -> str:
+    """The recorded-command text of ``--transfer`` / ``--high-bit-share`` / ``--low-contrast-share`` (empty at
+    their defaults)."""
     return ((f" --transfer {transfer}" if transfer != "linear" else "")
-            + (f" --high-bit-share {high_bit_share:g}" if high_bit_share is not None else ""))
+            + (f" --high-bit-share {high_bit_share:g}" if high_bit_share is not None else "")
+            + (f" --low-contrast-share {low_contrast_share:g}" if low_contrast_share else ""))
 
 
 def add_run_arguments(p: argparse.ArgumentParser, steps: int, batch: int, crop: int, lr: float) -> None:
@@ -396,6 +402,9 @@ def add_run_arguments(p: argparse.ArgumentParser, steps: int, batch: int, crop: 
                                                                "flight codes"))
     p.add_argument("--high-bit-share", type=float, default=None,
                    help="image crops: share drawn from the images of more than 8 bits (satellite DN scenes)")
+    p.add_argument("--low-contrast-share", type=float, default=0.0,
+                   help="image crops: share squeezed into a random sub-range (contrast 0.2-1, log-uniform), as "
+                        "satellite scenes are after min-max range normalisation")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -430,7 +439,7 @@ def run_options(args: argparse.Namespace) -> dict:
     return dict(batch=args.batch, crop=args.crop, lr=args.lr, seed=args.seed, threads=args.threads,
                 checkpoint_every=args.checkpoint_every, progress=not args.no_progress, sampling=args.sampling,
                 image_mix=args.image_mix, true_colour=args.true_colour, transfer=args.transfer,
-                high_bit_share=args.high_bit_share)
+                high_bit_share=args.high_bit_share, low_contrast_share=args.low_contrast_share)
 
 
 def run(args: argparse.Namespace) -> int:

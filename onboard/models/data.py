@@ -115,18 +115,26 @@ class CropSampler:
     ``transfer``: the curve the onboard encoder puts the normalised bands through
     (:func:`onboard.encoder.image_transfer_exponent`; ``"auto"`` trains on what flight codes for > 8-bit data). ``high_bit_share``: if given, the share of crops
     drawn from the images of more than 8 bits (the satellite DN scenes), ``sampling`` applying within each of
-    the two groups.
+    the two groups. ``low_contrast_share``: the share of crops whose values are squeezed into a random
+    sub-range, ``a + c * x`` with ``c`` log-uniform in [:data:`LOW_CONTRAST_MIN`, 1] and an offset ``a`` in
+    [0, 1 - c] per band: what a satellite scene looks like after the encoder's min-max range normalisation when
+    clouds, water or saturated pixels set the range and the land fills a fraction of it (the models trained on
+    full-range crops code such scenes far worse than JPEG 2000 does; ``docs/codec_record.md``).
     """
 
     def __init__(self, files: list[Path], bands: int, crop: int, sampling: str = "area", true_colour: bool = False,
-                 transfer: str | float = "linear", high_bit_share: float | None = None):
+                 transfer: str | float = "linear", high_bit_share: float | None = None,
+                 low_contrast_share: float = 0.0):
         from onboard.encoder import bit_depth_of, image_transfer_exponent
 
         if sampling not in ("area", "image"):
             raise ValueError(f"sampling must be 'area' or 'image', not {sampling!r}")
         if high_bit_share is not None and not 0.0 <= high_bit_share <= 1.0:
             raise ValueError(f"high_bit_share must be in [0, 1], got {high_bit_share}")
+        if not 0.0 <= low_contrast_share <= 1.0:
+            raise ValueError(f"low_contrast_share must be in [0, 1], got {low_contrast_share}")
         self.crop = crop
+        self.low_contrast_share = low_contrast_share
         self.images = []
         high = []
         for f in files:
@@ -161,7 +169,26 @@ class CropSampler:
             if rng.integers(2):
                 crop = crop[:, ::-1]
             out[b] = np.transpose(crop, (2, 0, 1))
+            # (no extra draws at share 0: the recorded runs' crop streams stay as they were)
+            if self.low_contrast_share and rng.random() < self.low_contrast_share:
+                out[b] = squeeze_contrast(out[b], rng)
         return out
+
+
+LOW_CONTRAST_MIN = 0.2  # the lowest contrast CropSampler(low_contrast_share=...) squeezes a crop to
+
+
+def squeeze_contrast(crop: np.ndarray, rng: np.random.Generator, c_min: float = LOW_CONTRAST_MIN) -> np.ndarray:
+    """``a + c * crop`` for a (C, h, w) crop in [0, 1]: one contrast ``c`` log-uniform in [c_min, 1] and an
+    offset ``a`` in [0, 1 - c] per band, so the result stays in [0, 1].
+
+    >>> x = squeeze_contrast(np.linspace(0, 1, 8, dtype=np.float32).reshape(2, 2, 2), np.random.default_rng(0))
+    >>> bool(0 <= x.min() and x.max() <= 1 and np.ptp(x[0]) < 1 and x.dtype == np.float32)
+    True
+    """
+    c = float(np.exp(rng.uniform(np.log(c_min), 0.0)))
+    a = rng.uniform(0.0, 1.0 - c, size=(crop.shape[0], 1, 1))
+    return (a + c * crop).astype(np.float32)
 
 
 def cube_files(data_root: str | Path, purpose: str = "train", min_bands: int = 3) -> list[tuple[Path, list[int]]]:

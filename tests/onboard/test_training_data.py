@@ -207,3 +207,25 @@ def test_high_bit_share_sets_the_share_of_crops_from_deep_images(eight_and_sixte
         CropSampler(eight_and_sixteen_bits[:2], bands=3, crop=64, high_bit_share=0.25)
     with pytest.raises(ValueError, match="high_bit_share"):
         CropSampler(eight_and_sixteen_bits, bands=3, crop=64, high_bit_share=1.5)
+
+
+def test_low_contrast_share_squeezes_that_share_of_crops_into_a_sub_range(two_sizes):
+    from onboard.models.data import LOW_CONTRAST_MIN
+
+    plain = CropSampler(two_sizes, bands=3, crop=64)
+    squeezed = CropSampler(two_sizes, bands=3, crop=64, low_contrast_share=0.5)
+    n = 400
+    a, b = plain.sample(n, np.random.default_rng(3)), squeezed.sample(n, np.random.default_rng(3))
+    # share 0 draws nothing more: a sampler without the option gives the recorded runs' crops
+    assert np.array_equal(CropSampler(two_sizes, bands=3, crop=64, low_contrast_share=0.0)
+                          .sample(n, np.random.default_rng(3)), a)
+    assert b.min() >= 0.0 and b.max() <= 1.0
+    # every crop of these random-texture images spans its band's whole normalised range; a squeezed one spans c
+    assert np.ptp(a.reshape(n, 3, -1), axis=2).min() > 0.95
+    spread = np.ptp(b.reshape(n, 3, -1), axis=2)
+    low = spread.max(axis=1) < 0.95
+    assert 0.4 < low.mean() < 0.6
+    assert spread.min() >= LOW_CONTRAST_MIN * 0.95
+    assert np.allclose(spread[low].std(axis=1), 0.0, atol=0.05)  # one contrast per crop, an offset per band
+    with pytest.raises(ValueError, match="low_contrast_share"):
+        CropSampler(two_sizes, bands=3, crop=64, low_contrast_share=-0.1)

@@ -48,6 +48,15 @@ def test_true_colour_training_reads_named_bands_and_records_the_option(tmp_path)
         train(str(root), str(tmp_path / "cube"), steps=1, cluster_bands=1, transfer="auto", **TINY)
 
 
+def test_low_contrast_training_records_the_option(image_folder, tmp_path):
+    train(str(image_folder), str(tmp_path / "lc"), steps=2, low_contrast_share=0.5, **TINY)
+    record = json.loads((tmp_path / "lc" / "train_command.json").read_text())
+    assert record["command"].endswith(" --low-contrast-share 0.5")
+    with pytest.raises(ValueError, match="image models"):
+        train(str(image_folder), str(tmp_path / "cube"), steps=1, cluster_bands=1, low_contrast_share=0.5,
+              **TINY)
+
+
 def test_widening_the_latent_keeps_what_the_model_computes():
     torch.manual_seed(0)
     small = ScaleHyperprior(HyperpriorConfig(bands=3, n=8, m=16, nz=8)).eval()
