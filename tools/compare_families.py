@@ -3,8 +3,8 @@ and each family against the first (learned against learned), per input and as a 
 
 What the codec record's family comparisons (an encoder trained another way, a decoder run, as-trained
 exports of two checkpoints) are measured with. A family is a zoo prefix (``hp-rgb``), a folder holding
-package folders (``runs/rgb_lc/pkgs``: every ``PREFIX-q*`` in it, by rate), or a comma-separated list of
-zoo names and package folders. Inputs are read as :func:`tools.transfer_sweep.load_input` reads them (an
+package folders (``runs/rgb_lc/pkgs``: every package in it, in :func:`onboard.zoo.available`'s order), or a
+comma-separated list of zoo names and package folders. Inputs are read as :func:`tools.transfer_sweep.load_input` reads them (an
 ``.npz`` becomes its true-colour composite, ``FILE.npz:K`` scene K of a stack); ``SPEC@B4+B3+B2`` names the
 bands of that input (inputs of a set need not share band names).
 
@@ -18,36 +18,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from tools.baselines import bd_rate
-from tools.rd import evaluate_input, resolve_packages
+from tools.rd import curve_of, evaluate_input, resolve_packages
 from tools.transfer_sweep import load_input
 
 
 def family_packages(spec: str) -> list:
     """The packages of one ``--family`` (see the module docstring), lowest rate first."""
+    from onboard.package import MANIFEST, read_manifest
+    from onboard.zoo import listing_key
+
     p = Path(spec)
-    if p.is_dir() and not (p / "manifest.json").exists():
-        dirs = sorted((d for d in p.iterdir() if (d / "manifest.json").exists()),
-                      key=lambda d: _rate_key(d.name))
+    if p.is_dir() and not (p / MANIFEST).exists():
+        dirs = sorted((d for d in p.iterdir() if (d / MANIFEST).is_file()),
+                      key=lambda d: listing_key(read_manifest(d)))
         if not dirs:
             raise ValueError(f"{spec}: no package folders in it")
         return resolve_packages([str(d) for d in dirs])
     return resolve_packages(spec.split(","))
-
-
-def _rate_key(name: str) -> tuple[int, str]:
-    """Sort key of a package name by its rate suffix: ``qm2`` < ``qm1`` < ``q0`` < ``q1`` < ``q10``."""
-    tail = name.rsplit("-", 1)[-1]
-    if tail.startswith("qm") and tail[2:].isdigit():
-        return -int(tail[2:]), name
-    if tail.startswith("q") and tail[1:].isdigit():
-        return int(tail[1:]), name
-    return 10**6, name
 
 
 def split_spec(spec: str) -> tuple[str, list[str] | None]:
@@ -63,16 +58,13 @@ def split_spec(spec: str) -> tuple[str, list[str] | None]:
 def compare(img: np.ndarray, families: list[list], precision: str = "int8") -> dict:
     """BD-rates (%) on one image: ``{"vs_jpeg2000": [per family], "vs_first": [per family after the first]}``
     (NaN where the curves do not overlap)."""
-    def curve(points):
-        return np.array([p["rate"] for p in points]), np.array([p["psnr_db"] for p in points])
-
     key = f"learned-{precision}"
     points, _ = evaluate_input(img, families[0], [precision], echo=lambda *a: None)
-    anchor = curve(points["jpeg2000"])
-    curves = [curve(points[key])]
+    anchor = curve_of(points["jpeg2000"])
+    curves = [curve_of(points[key])]
     for fam in families[1:]:
         learned, _ = evaluate_input(img, fam, [precision], echo=lambda *a: None, baselines=False)
-        curves.append(curve(learned[key]))
+        curves.append(curve_of(learned[key]))
     return {"vs_jpeg2000": [bd_rate(*anchor, *c) for c in curves],
             "vs_first": [bd_rate(*curves[0], *c) for c in curves[1:]]}
 
@@ -95,15 +87,22 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"input": spec, **r})
         print(f"{Path(path).name[:40]:40s} " + " ".join(f"{v:+7.2f}" for v in r["vs_jpeg2000"])
               + "  | vs first: " + " ".join(f"{v:+6.2f}" for v in r["vs_first"]), flush=True)
-    mean_j = np.nanmean([r["vs_jpeg2000"] for r in rows], axis=0)
-    mean_f = np.nanmean([r["vs_first"] for r in rows], axis=0)
+    with warnings.catch_warnings():  # a family with no BD-rate on any input has a NaN mean, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean_j = np.nanmean([r["vs_jpeg2000"] for r in rows], axis=0)
+        mean_f = np.nanmean([r["vs_first"] for r in rows], axis=0)
     print(f"{'mean over ' + str(len(rows)) + ' inputs':40s} " + " ".join(f"{v:+7.2f}" for v in mean_j)
           + "  | vs first: " + " ".join(f"{v:+6.2f}" for v in mean_f))
-    if args.json:
+    if args.json:  # JSON has no NaN: a BD-rate without overlap is written as null, as satcomp rd writes it
+        def nulls(values):
+            return [None if math.isnan(v) else float(v) for v in values]
+
         Path(args.json).write_text(json.dumps({
             "families": [[pkg.name for pkg in f] for f in families], "family_args": args.family,
-            "precision": args.precision, "per_input": rows,
-            "mean_vs_jpeg2000": mean_j.tolist(), "mean_vs_first": mean_f.tolist()}, indent=1, allow_nan=True))
+            "precision": args.precision,
+            "per_input": [{"input": r["input"], "vs_jpeg2000": nulls(r["vs_jpeg2000"]),
+                           "vs_first": nulls(r["vs_first"])} for r in rows],
+            "mean_vs_jpeg2000": nulls(mean_j), "mean_vs_first": nulls(mean_f)}, indent=1, allow_nan=False))
     return 0
 
 

@@ -126,7 +126,8 @@ def evaluate_input(img: np.ndarray, packages, precisions, n_baseline: int = 8, e
     return points, cube
 
 
-def _curve(pts: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
+def curve_of(pts: list[dict], key: str = "psnr_db") -> tuple[np.ndarray, np.ndarray]:
+    """(rates, ``key`` values) of a method's points, by rate: what :func:`tools.baselines.bd_rate` takes."""
     r = np.array([p["rate"] for p in pts])
     d = np.array([p[key] for p in pts])
     o = np.argsort(r)
@@ -157,7 +158,7 @@ def summarise(per_input: list[dict], precisions) -> dict:
         if learned in avg:
             bd[f"{learned} vs {m} (averaged curves, PSNR)"] = bd_rate(avg[m]["rate"], avg[m]["psnr_db"],
                                                                       avg[learned]["rate"], avg[learned]["psnr_db"])
-            per = [bd_rate(*_curve(pi["points"][m], "psnr_db"), *_curve(pi["points"][learned], "psnr_db"))
+            per = [bd_rate(*curve_of(pi["points"][m]), *curve_of(pi["points"][learned]))
                    for pi in per_input if m in pi["points"] and learned in pi["points"]]
             per = [v for v in per if not math.isnan(v)]
             bd[f"{learned} vs {m} (mean of per-input, PSNR)"] = float(np.mean(per)) if per else math.nan

@@ -198,8 +198,8 @@ def make_sampler(data: str, bands: int, crop: int, cluster_bands: int | None = N
                               low_contrast_share=low_contrast_share)
         return sampler, files, len(sampler.images)
     if transfer != "linear" or high_bit_share is not None or low_contrast_share:
-        raise ValueError("transfer, high_bit_share and low_contrast_share apply to image models (the cube codec codes KLT "
-                         "components or raw bands linearly)")
+        raise ValueError("transfer, high_bit_share and low_contrast_share apply to image models (the cube codec "
+                         "codes KLT components or raw bands linearly)")
     files = cube_files(data)
     sampler = CubeCropSampler(files, cluster_bands, crop, spectral=spectral)
     n_used = len(sampler.cubes)

@@ -7,14 +7,17 @@ import math
 import numpy as np
 import pytest
 
-from tools.compare_families import _rate_key, family_packages, main, split_spec
+from onboard import zoo
+from tools.compare_families import family_packages, main, split_spec
 
 
 def test_families_are_prefixes_folders_or_lists(tmp_path):
     assert [p.name for p in family_packages("hp-rgb-q0,hp-rgb-q3")] == ["hp-rgb-q0", "hp-rgb-q3"]
     assert len(family_packages("hp-rgb")) >= 4
-    assert sorted(["x-q10", "x-q1", "x-qm1", "x-q0", "x-qm2"], key=_rate_key) == ["x-qm2", "x-qm1", "x-q0",
-                                                                                   "x-q1", "x-q10"]
+    # a folder of packages comes in the zoo's order: family, then rate index (qm2 < qm1 < q0 < ... < q7)
+    names = [p.name for p in family_packages(str(zoo.path_of("cc-klt-q0").parent))]
+    assert names == zoo.available()
+    assert names.index("cc-klt-qm2") < names.index("cc-klt-qm1") < names.index("cc-klt-q0") < names.index("cc-klt-q7")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no package folders"):
         family_packages(str(tmp_path / "empty"))
@@ -41,3 +44,8 @@ def test_a_family_against_itself_and_another(tmp_path, capsys):
     assert "mean over 1 inputs" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main([str(tmp_path / "x.npy"), "--family", "hp-rgb"])
+    # a family of three points has no BD-rate (the cubic needs four): strict JSON, null
+    assert main([str(tmp_path / "x.npy"), "--family", "hp-rgb-q0,hp-rgb-q1,hp-rgb-q2,hp-rgb-q3",
+                 "--family", "hp-rgb-q0,hp-rgb-q2,hp-rgb-q4", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+    assert doc["per_input"][0]["vs_jpeg2000"][1] is None and doc["mean_vs_first"] == [None]
