@@ -134,15 +134,14 @@ def test_distortion_weights_add_up_positions_that_do_not_overlap(tiny_package):
         np.testing.assert_allclose(d[c], np.mean(one), rtol=1e-3)
 
 
-def test_distortion_weights_of_a_format_1_package_use_its_graphs_gain():
-    """A format-1 package (the cc-b8 family) has its gain inside g_a and g_s: one step of the gained latent is
-    one unit of g_s's input."""
+def test_distortion_weights_of_a_format_1_package_use_its_graphs_gain(tiny_format1_package):
+    """A format-1 package has its gain inside g_a and g_s: one step of the gained latent is one unit of g_s's
+    input."""
     from onboard.models.distortion import measure_distortion_per_step, measurement_input
-    from onboard.zoo import load
 
-    pkg = load("cc-b8-q0")
+    pkg = tiny_format1_package
     assert pkg.gain is None
-    x = measurement_input(8, crop=128)  # 8 x 8 latent: the one grid position (3, 3)
+    x = measurement_input(3, crop=128)  # 8 x 8 latent: the one grid position (3, 3)
     d = measure_distortion_per_step(pkg, x=x, spacing=6)
     q = np.rint(pkg.session("g_a").run(None, {"x": x})[0])
     g_s = pkg.session("g_s")
