@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from tools.baselines import bd_rate
-from tools.rd import curve_of, evaluate_input, resolve_packages
+from tools.rd import anchor_and_curves, resolve_packages
 from tools.transfer_sweep import load_input
 
 
@@ -58,13 +58,7 @@ def split_spec(spec: str) -> tuple[str, list[str] | None]:
 def compare(img: np.ndarray, families: list[list], precision: str = "int8") -> dict:
     """BD-rates (%) on one image: ``{"vs_jpeg2000": [per family], "vs_first": [per family after the first]}``
     (NaN where the curves do not overlap)."""
-    key = f"learned-{precision}"
-    points, _ = evaluate_input(img, families[0], [precision], echo=lambda *a: None)
-    anchor = curve_of(points["jpeg2000"])
-    curves = [curve_of(points[key])]
-    for fam in families[1:]:
-        learned, _ = evaluate_input(img, fam, [precision], echo=lambda *a: None, baselines=False)
-        curves.append(curve_of(learned[key]))
+    anchor, curves = anchor_and_curves(img, [(fam, {}) for fam in families], precision)
     return {"vs_jpeg2000": [bd_rate(*anchor, *c) for c in curves],
             "vs_first": [bd_rate(*curves[0], *c) for c in curves[1:]]}
 

@@ -134,6 +134,22 @@ def curve_of(pts: list[dict], key: str = "psnr_db") -> tuple[np.ndarray, np.ndar
     return r[o], d[o]
 
 
+def anchor_and_curves(img: np.ndarray, runs: list[tuple[list, dict]], precision: str = "int8"):
+    """Several learned runs on one image against one JPEG 2000 anchor: ``runs`` is a list of (packages,
+    :func:`evaluate_input` keyword arguments such as ``transfer``); the anchor is measured once, with the first
+    run. Returns ``(anchor_curve, [learned_curve per run])``, each a :func:`curve_of` pair, ready for
+    :func:`tools.baselines.bd_rate`."""
+    key = f"learned-{precision}"
+    curves = []
+    anchor = None
+    for i, (packages, kwargs) in enumerate(runs):
+        points, _ = evaluate_input(img, packages, [precision], echo=lambda *a: None, baselines=i == 0, **kwargs)
+        if i == 0:
+            anchor = curve_of(points["jpeg2000"])
+        curves.append(curve_of(points[key]))
+    return anchor, curves
+
+
 def summarise(per_input: list[dict], precisions) -> dict:
     """Average curves over inputs (point k of a method averaged across inputs) and BD-rates."""
     methods = sorted({m for pi in per_input for m in pi["points"]})

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from tools.baselines import bd_rate
-from tools.rd import curve_of, evaluate_input, resolve_packages, select_bands
+from tools.rd import anchor_and_curves, resolve_packages, select_bands
 
 
 def load_input(spec: str, bands: list[str] | None = None, crop: int | None = None) -> np.ndarray:
@@ -59,14 +59,8 @@ def load_input(spec: str, bands: list[str] | None = None, crop: int | None = Non
 
 def sweep(img: np.ndarray, packages, exponents: list[float], precision: str = "int8") -> dict[float, float]:
     """Exponent -> BD-rate (%) of the learned curve against JPEG 2000 on ``img`` (1.0 is linear coding)."""
-    points, _ = evaluate_input(img, packages, [precision], echo=lambda *a: None, transfer=exponents[0])
-    anchor = curve_of(points["jpeg2000"])
-    out = {exponents[0]: bd_rate(*anchor, *curve_of(points[f"learned-{precision}"]))}
-    for e in exponents[1:]:
-        learned, _ = evaluate_input(img, packages, [precision], echo=lambda *a: None, transfer=e,
-                                    baselines=False)
-        out[e] = bd_rate(*anchor, *curve_of(learned[f"learned-{precision}"]))
-    return out
+    anchor, curves = anchor_and_curves(img, [(packages, {"transfer": e}) for e in exponents], precision)
+    return {e: bd_rate(*anchor, *c) for e, c in zip(exponents, curves)}
 
 
 def main(argv: list[str] | None = None) -> int:
