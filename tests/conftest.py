@@ -75,44 +75,25 @@ def build_format1_package(out: Path, bands: int = 3, seed: int = 0, name: str = 
     rate point's gain folded into g_a, h_a and g_s, the thresholds inside ``h_s.int.npz`` / ``h_s.int.onnx``):
     what packages exported before format 2 look like. The exporter writes format 2 only and the zoo ships
     format 2 only, so this is what keeps the reader of format 1 tested."""
-    import onnx
-
     from onboard.container import BITSTREAM_VERSION
-    from onboard.entropy import default_scale_table, gaussian_tables
-    from onboard.integer_hs_onnx import build_integer_hs_model
-    from onboard.models.export import (export_modules, export_onnx, integer_hs_from_model, store_weights_float16,
-                                       z_tables_from_prior)
-    from onboard.models.int8 import quantize_int8
-    from onboard.package import HS_PARAMS, ONNX_FILES, Y_TABLES, Z_TABLES, write_manifest
+    from onboard.entropy import default_scale_table
+    from onboard.models.export import write_model_files
+    from onboard.package import write_manifest
 
-    torch = pytest.importorskip("torch")
     model, crops = tiny_model(bands, seed)
     model.eval()
     c = model.config
     out = Path(out)
     out.mkdir(parents=True)
-    mods = export_modules(model, 0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for which, channels in (("g_a", c.bands), ("h_a", c.m), ("g_s", c.m)):
-            export_onnx(mods[which], which, channels, out / ONNX_FILES[(which, "fp32")])
-        store_weights_float16(out / ONNX_FILES[("g_s", "fp32")])
-        with torch.no_grad():
-            ys = [mods["g_a"](torch.from_numpy(x)).numpy() for x in crops]
-        quantize_int8(out / ONNX_FILES[("g_a", "fp32")], out / ONNX_FILES[("g_a", "int8")], "x", crops)
-        quantize_int8(out / ONNX_FILES[("h_a", "fp32")], out / ONNX_FILES[("h_a", "int8")], "y", ys)
-    scale_table = default_scale_table()
-    hs = integer_hs_from_model(model, 0, scale_table)
-    (out / HS_PARAMS).write_bytes(hs.to_npz_bytes(thresholds=True))
-    onnx.save(build_integer_hs_model(hs), str(out / ONNX_FILES[("h_s", "int")]))
-    (out / Y_TABLES).write_bytes(gaussian_tables(scale_table).to_bytes())
-    z_tables, z_info = z_tables_from_prior(model)
-    (out / Z_TABLES).write_bytes(z_tables.to_bytes())
+        z_info, _ = write_model_files(model, out, crops, 0, int8_float_convs=1, fold_rate=True)
     write_manifest(out, {
         "name": name, "bitstream_version": BITSTREAM_VERSION,
         "architecture": {"type": "scale_hyperprior", "bands": c.bands, "n": c.n, "m": c.m, "nz": c.nz,
                          "cluster_bands": cluster_bands, "latent_stride": 16, "hyper_stride": 4},
-        "rate": {"index": 0, "lambda": float(c.lambdas[0])}, "scale_table": [float(s) for s in scale_table],
+        "rate": {"index": 0, "lambda": float(c.lambdas[0])},
+        "scale_table": [float(s) for s in default_scale_table()],
         "z_tables": z_info, "training": {"note": "untrained tiny test package, format 1"}}, format_version=1)
     return out
 

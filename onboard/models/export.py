@@ -351,16 +351,22 @@ SHARED_FILES = (ONNX_FILES[("g_a", "fp32")], ONNX_FILES[("g_a", "int8")], ONNX_F
                 Y_TABLES, Z_TABLES)
 
 
-def _write_shared_files(model: ScaleHyperprior, out: Path, calibration: list[np.ndarray], rate_index: int,
-                        int8_float_convs: int) -> tuple[dict, IntegerHyperSynthesis]:
-    """Write the rate-independent files of format 2 into ``out``; return the z-table summary and the integer
-    h_s of ``rate_index`` (whose layers are every rate's)."""
+def write_model_files(model: ScaleHyperprior, out: Path, calibration: list[np.ndarray], rate_index: int,
+                      int8_float_convs: int, fold_rate: bool = False) -> tuple[dict, IntegerHyperSynthesis]:
+    """Write every file of a package but ``manifest.json`` and ``rate.npz`` into ``out``: the ONNX graphs (fp32,
+    int8 calibrated on ``calibration``), the integer h_s and the CDF tables. Returns the z-table summary and the
+    integer h_s of ``rate_index``.
+
+    By default the files are format 2's rate-independent ones (the h_s layers are every rate's; the thresholds
+    go to ``rate.npz``). ``fold_rate=True`` writes format 1 instead: the gain of ``rate_index`` folded into
+    g_a / h_a / g_s and its thresholds inside ``h_s.int.npz`` / ``h_s.int.onnx`` (what packages exported before
+    format 2 hold; the tests write one so that reader stays tested)."""
     import onnx
 
     from onboard.integer_hs_onnx import build_integer_hs_model
 
     c = model.config
-    mods = export_modules(model, None)
+    mods = export_modules(model, rate_index if fold_rate else None)
     export_onnx(mods["g_a"], "g_a", c.bands, out / ONNX_FILES[("g_a", "fp32")])
     export_onnx(mods["h_a"], "h_a", c.m, out / ONNX_FILES[("h_a", "fp32")])
     export_onnx(mods["g_s"], "g_s", c.m, out / ONNX_FILES[("g_s", "fp32")])
@@ -372,8 +378,8 @@ def _write_shared_files(model: ScaleHyperprior, out: Path, calibration: list[np.
     quantize_int8(out / ONNX_FILES[("h_a", "fp32")], out / ONNX_FILES[("h_a", "int8")], "y", ys)
     scale_table = default_scale_table()
     hs = integer_hs_from_model(model, rate_index, scale_table)
-    (out / HS_PARAMS).write_bytes(hs.to_npz_bytes(thresholds=False))
-    onnx.save(build_integer_hs_model(hs, thresholds_input=True), str(out / ONNX_FILES[("h_s", "int")]))
+    (out / HS_PARAMS).write_bytes(hs.to_npz_bytes(thresholds=fold_rate))
+    onnx.save(build_integer_hs_model(hs, thresholds_input=not fold_rate), str(out / ONNX_FILES[("h_s", "int")]))
     (out / Y_TABLES).write_bytes(gaussian_tables(scale_table).to_bytes())
     z_tables, z_info = z_tables_from_prior(model)
     (out / Z_TABLES).write_bytes(z_tables.to_bytes())
@@ -407,7 +413,7 @@ def export_family(model: ScaleHyperprior, rate_indexes: Iterable[int], out_root:
     paths = []
     with tempfile.TemporaryDirectory() as tmp:
         shared = Path(tmp)
-        z_info, _ = _write_shared_files(model, shared, calibration, rate_indexes[0], int8_float_convs)
+        z_info, _ = write_model_files(model, shared, calibration, rate_indexes[0], int8_float_convs)
         for r, name in zip(rate_indexes, names):
             out = out_root / name
             if out.exists():
